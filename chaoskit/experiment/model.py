@@ -1,0 +1,295 @@
+"""The experiment format, version 1: frozen pydantic models with ``extra="forbid"``.
+
+Fault and probe specs are open sets: each kind is a subclass of :class:`FaultSpec` or :class:`ProbeSpec` with a
+``Literal`` ``type``, registered by a plugin. :func:`experiment_model` builds the concrete ``Experiment`` model
+whose ``faults`` and ``probes`` are discriminated unions over the registered kinds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from chaoskit.experiment.units import Duration, Fraction, FractionObjective, RateObjective
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64, description="A short identifier.")]
+_HOST_PORT = re.compile(r"^(?P<host>[^\s:]+):(?P<port>\d{1,5})$")
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:7001"`` -> ``("127.0.0.1", 7001)``; ValueError with the expected form otherwise."""
+    m = _HOST_PORT.match(value)
+    if not m or not 0 < int(m.group("port")) < 65536:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:7001, got {value!r}")
+    return m.group("host"), int(m.group("port"))
+
+
+def _check_host_port(value: str) -> str:
+    parse_host_port(value)
+    return value
+
+
+class Strict(BaseModel):
+    """Base of every experiment model: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------------- target
+
+
+class ReadyCheck(Strict):
+    """How to tell a target is ready: exactly one of ``http``, ``tcp`` or ``command``."""
+
+    http: str | None = Field(None, description="URL that must answer 2xx/3xx.")
+    tcp: str | None = Field(None, description="HOST:PORT that must accept a connection.")
+    command: list[str] | None = Field(None, min_length=1, description="argv that must exit 0 (no shell).")
+    timeout: Duration = Field(30.0, description="Give up after this long.")
+    interval: Duration = Field(0.1, description="Pause between attempts.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReadyCheck:
+        given = [k for k in ("http", "tcp", "command") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of http, tcp or command")
+        if self.tcp is not None:
+            parse_host_port(self.tcp)
+        return self
+
+
+class ProcessTarget(Strict):
+    """A local process chaoskit starts before the run and stops after it."""
+
+    name: Name
+    command: list[str] = Field(min_length=1, description="argv, run without a shell.")
+    cwd: str | None = Field(None, description="Working directory; default: the experiment's directory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    ready: ReadyCheck | None = None
+    stop_timeout: Duration = Field(5.0, description="SIGTERM grace before SIGKILL at teardown.")
+
+
+class Target(Strict):
+    """What the experiment runs against."""
+
+    processes: list[ProcessTarget] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------- proxies
+
+
+class ProxySpec(Strict):
+    """A TCP proxy in front of a dependency, through which network faults are injected."""
+
+    name: Name
+    listen: Annotated[str, Field(description="HOST:PORT the proxy listens on.")]
+    upstream: Annotated[str, Field(description="HOST:PORT the proxy forwards to.")]
+    enabled: bool = True
+
+    _listen = field_validator("listen", "upstream")(_check_host_port)
+
+
+class ProxyServer(Strict):
+    """Where the Toxiproxy-compatible API lives; without ``url`` chaoskit embeds its own."""
+
+    url: str | None = Field(None, description="Base URL of a running Toxiproxy API, e.g. http://127.0.0.1:8474.")
+
+
+# ------------------------------------------------------------------------------------------------------- load
+
+
+class LoadSpec(Strict):
+    """Load to drive during the whole run (provided by a load-generator plugin, ``locust`` by default)."""
+
+    generator: str = Field("locust", description="Name of a registered load generator.")
+    locustfile: str | None = None
+    host: str | None = None
+    users: int = Field(10, ge=1, le=100_000)
+    spawn_rate: float = Field(100.0, gt=0)
+    rate: Annotated[float | None, Field(None, description="Target requests per second (open model).")] = None
+    processes: int | None = Field(None, ge=1, le=256, description="Load children; default: one per core.")
+
+
+# ------------------------------------------------------------------------------------------------------- SLOs
+
+
+class _Slo(Strict):
+    name: Name
+    request: str | None = Field(None, description="Only requests with this name; default: all.")
+    source: str | None = Field(None, description="Only windows from this source (a probe name or 'load').")
+
+
+class FractionDuring(Strict):
+    objective: FractionObjective
+
+
+class LatencyDuring(Strict):
+    threshold: Duration
+
+
+class RateDuring(Strict):
+    objective: RateObjective
+
+
+class SuccessRateSlo(_Slo):
+    """Share of requests that succeed, e.g. ``objective: ">= 99%"``."""
+
+    sli: Literal["success_rate"]
+    objective: FractionObjective
+    during: FractionDuring | None = Field(None, description="A relaxed objective while a fault is active.")
+
+
+class LatencySlo(_Slo):
+    """The ``percentile`` latency must stay at or below ``threshold``."""
+
+    sli: Literal["latency"]
+    percentile: float = Field(gt=0, lt=100)
+    threshold: Duration
+    during: LatencyDuring | None = Field(None, description="A relaxed threshold while a fault is active.")
+
+
+class ThroughputSlo(_Slo):
+    """Requests per second, e.g. ``objective: ">= 50/s"``."""
+
+    sli: Literal["throughput"]
+    objective: RateObjective
+    during: RateDuring | None = Field(None, description="A relaxed objective while a fault is active.")
+
+
+Slo = Annotated[Union[SuccessRateSlo, LatencySlo, ThroughputSlo], Field(discriminator="sli")]  # noqa: UP007
+
+
+# ----------------------------------------------------------------------------------------------- probes, faults
+
+
+class ProbeSpec(Strict):
+    """Base of every probe kind. A probe is called every ``every`` and each call becomes one window."""
+
+    name: Name
+    type: str
+    every: Duration = Field(1.0, description="Pause between calls.")
+    timeout: Duration = Field(5.0, description="A call that takes longer counts as a failure.")
+
+
+class FaultSpec(Strict):
+    """Base of every fault kind: what to break, where, when and for how long."""
+
+    name: Name
+    type: str
+    start: Duration = Field(0.0, description="Wait this long after the episode begins before injecting.")
+    duration: Duration = Field(description="How long the fault stays active.")
+
+
+# ------------------------------------------------------------------------------------------ phases, guardrails
+
+
+class Phases(Strict):
+    """How long each phase lasts."""
+
+    warmup: Duration = Field(0.0, description="Load runs, nothing is judged.")
+    baseline: Duration = Field(10.0, description="Steady state must hold before any fault.")
+    recovery: Duration = Field(10.0, description="After each revert: time allowed to recover.")
+    window: Duration = Field(0.25, gt=0, description="Length of an SLI window.")
+    settle: Duration = Field(2.0, gt=0, description="A recovery counts once the SLOs hold for this long.")
+
+
+class AbortWhen(Strict):
+    """Abort a fault at once when, over the last ``over`` of traffic, any of these holds."""
+
+    success_rate: FractionObjective | None = None
+    error_count: int | None = Field(None, ge=1, description="Abort after this many failed requests.")
+    over: Duration = Field(5.0, gt=0)
+    min_requests: int = Field(10, ge=1, description="Never decide on fewer requests than this.")
+
+
+class Guardrails(Strict):
+    abort_when: AbortWhen | None = None
+    max_duration: Duration = Field(3600.0, gt=0, description="The whole run is interrupted after this long.")
+
+
+class Rollback(Strict):
+    """An explicit action run at teardown, whatever the outcome (e.g. restore a config)."""
+
+    name: Name
+    command: list[str] = Field(min_length=1, description="argv, run without a shell.")
+    timeout: Duration = 30.0
+    cwd: str | None = None
+
+
+# -------------------------------------------------------------------------------------------------- experiment
+
+
+class Experiment(Strict):
+    """Base of the experiment model; ``faults`` and ``probes`` are typed by :func:`experiment_model`."""
+
+    version: Literal[1] = Field(description="Format version; always 1.")
+    title: str = Field(min_length=1)
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    target: Target = Field(default_factory=Target)
+    proxy: ProxyServer = Field(default_factory=ProxyServer)
+    proxies: list[ProxySpec] = Field(default_factory=list)
+    load: LoadSpec | None = None
+    slos: list[Slo] = Field(default_factory=list)
+    probes: list[ProbeSpec] = Field(default_factory=list)
+    phases: Phases = Field(default_factory=Phases)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    rollbacks: list[Rollback] = Field(default_factory=list)
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """Every latency threshold any SLO declares, in seconds (sources count requests above each)."""
+        out: set[float] = set()
+        for slo in self.slos:
+            if isinstance(slo, LatencySlo):
+                out.add(slo.threshold)
+                if slo.during is not None:
+                    out.add(slo.during.threshold)
+        return tuple(sorted(out))
+
+
+def experiment_model(faults: list[type[FaultSpec]], probes: list[type[ProbeSpec]]) -> type[Experiment]:
+    """The concrete ``Experiment`` model for the given fault and probe kinds."""
+
+    def union(kinds: list[type[Any]], base: type[Any]) -> Any:
+        if not kinds:
+            return base
+        if len(kinds) == 1:
+            return kinds[0]
+        return Annotated[Union[tuple(kinds)], Field(discriminator="type")]  # noqa: UP007
+
+    model: type[Experiment] = create_model(
+        "Experiment",
+        __base__=Experiment,
+        faults=(list[union(faults, FaultSpec)], Field(default_factory=list)),  # type: ignore[misc]
+        probes=(list[union(probes, ProbeSpec)], Field(default_factory=list)),  # type: ignore[misc]
+    )
+    return model
+
+
+__all__ = [
+    "AbortWhen",
+    "Experiment",
+    "FaultSpec",
+    "Fraction",
+    "Guardrails",
+    "LatencySlo",
+    "LoadSpec",
+    "Phases",
+    "ProbeSpec",
+    "ProcessTarget",
+    "ProxyServer",
+    "ProxySpec",
+    "ReadyCheck",
+    "Rollback",
+    "Slo",
+    "Strict",
+    "SuccessRateSlo",
+    "Target",
+    "ThroughputSlo",
+    "experiment_model",
+    "parse_host_port",
+]
