@@ -164,6 +164,9 @@ Slo = Annotated[Union[SuccessRateSlo, LatencySlo, ThroughputSlo], Field(discrimi
 # ----------------------------------------------------------------------------------------------- probes, faults
 
 
+Problem = tuple[tuple[str | int, ...], str, str | None]
+
+
 class ProbeSpec(Strict):
     """Base of every probe kind. A probe is called every ``every`` and each call becomes one window."""
 
@@ -180,6 +183,13 @@ class FaultSpec(Strict):
     type: str
     start: Duration = Field(0.0, description="Wait this long after the episode begins before injecting.")
     duration: Duration = Field(description="How long the fault stays active.")
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        """Cross-checks against the rest of the experiment (e.g. the target process exists).
+
+        Each problem is ``(path inside this fault, message, hint)``; the loader locates and reports them.
+        """
+        return []
 
 
 # ------------------------------------------------------------------------------------------ phases, guardrails

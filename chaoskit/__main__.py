@@ -1,0 +1,3 @@
+from chaoskit.cli import run_main
+
+run_main()
