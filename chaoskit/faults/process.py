@@ -1,0 +1,343 @@
+"""``process.stop`` (SIGSTOP/SIGCONT) and ``process.kill`` (a signal, then a restart) on local processes.
+
+A process is identified by pid *and* its kernel start time, so a revert after a crash never signals an
+unrelated process that reused the pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import re
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from chaoskit.errors import FaultError, RevertError
+from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
+from chaoskit.plugins import hookimpl
+from chaoskit.registry import Fault, FaultKind, Registry
+from chaoskit.runner.processes import is_alive, process_state, spawn_detached
+
+if TYPE_CHECKING:
+    from chaoskit.runner.context import RunContext
+    from chaoskit.runner.processes import ManagedProcess
+
+
+class ProcessSelector(Strict):
+    """Which process: exactly one of a target ``process`` name, a ``pid``, a ``pidfile`` or a cmdline ``match``."""
+
+    process: Name | None = Field(None, description="A process from target.processes.")
+    pid: int | None = Field(None, gt=1)
+    pidfile: str | None = None
+    match: str | None = Field(None, description="Regular expression searched in /proc/<pid>/cmdline.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProcessSelector:
+        given = [k for k in ("process", "pid", "pidfile", "match") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of process, pid, pidfile or match")
+        if self.match is not None:
+            try:
+                re.compile(self.match)
+            except re.error as exc:
+                raise ValueError(f"match is not a valid regular expression: {exc}") from None
+        return self
+
+
+def _check_target(spec: ProcessStopSpec | ProcessKillSpec, experiment: Experiment) -> list[Problem]:
+    name = spec.target.process
+    known = [p.name for p in experiment.target.processes]
+    if name is None or name in known:
+        return []
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else (
+        f"declared processes: {', '.join(known)}" if known else "declare it under target.processes"
+    )
+    return [(("target", "process"), f"no target process named {name!r}", hint)]
+
+
+class ProcessStopSpec(FaultSpec):
+    """Freeze a process with SIGSTOP for ``duration``, then SIGCONT."""
+
+    type: Literal["process.stop"]
+    target: ProcessSelector
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        return _check_target(self, experiment)
+
+
+class KillParams(Strict):
+    signal: str = Field("SIGKILL", description="Signal name (SIGKILL, SIGTERM, ...) or number.")
+    restart: Literal["chaoskit", "supervisor", "none"] = Field(
+        "chaoskit",
+        description="After the duration: chaoskit restarts the process (target processes, or `command`), "
+        "a supervisor is expected to have restarted it (verified), or nothing.",
+    )
+    command: list[str] | None = Field(None, min_length=1, description="argv to restart a process chaoskit did not start.")
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        parse_signal(value)
+        return value
+
+
+class ProcessKillSpec(FaultSpec):
+    """Send a signal (SIGKILL by default); after ``duration`` the process is brought back or checked."""
+
+    type: Literal["process.kill"]
+    target: ProcessSelector
+    params: KillParams = Field(default_factory=KillParams)
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        out = _check_target(self, experiment)
+        if self.params.restart == "chaoskit" and self.target.process is None and self.params.command is None:
+            out.append(
+                (("params", "restart"), "chaoskit can only restart target processes",
+                 "give params.command, or use restart: supervisor / none")
+            )
+        return out
+
+
+def parse_signal(value: str | int) -> signal.Signals:
+    text = str(value).strip().upper()
+    try:
+        return signal.Signals(int(text)) if text.isdigit() else signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown signal {value!r}; use a name such as SIGKILL or SIGTERM") from None
+
+
+def start_time(pid: int) -> int | None:
+    """Kernel start time of ``pid`` in clock ticks (field 22 of /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[-1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _same_process(pid: int, started: int | None) -> bool:
+    return is_alive(pid) and (started is None or start_time(pid) == started)
+
+
+def resolve(selector: ProcessSelector, ctx: RunContext | None) -> list[tuple[int, str, ManagedProcess | None]]:
+    """(pid, label, managed handle) for each process the selector names; FaultError if none."""
+    if selector.process is not None:
+        managed = ctx.processes.get(selector.process) if ctx is not None else None
+        if managed is None or managed.pid is None or not managed.running():
+            raise FaultError(f"target process {selector.process!r} is not running", target=selector.process)
+        return [(managed.pid, f"process {managed.name} (pid {managed.pid})", managed)]
+    if selector.pid is not None:
+        if not is_alive(selector.pid):
+            raise FaultError(f"no running process with pid {selector.pid}", target=str(selector.pid))
+        return [(selector.pid, f"pid {selector.pid}", None)]
+    if selector.pidfile is not None:
+        path = ctx.resolve_path(selector.pidfile) if ctx is not None else Path(selector.pidfile)
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise FaultError(f"cannot read a pid from {path}: {exc}", target=str(path)) from exc
+        if not is_alive(pid):
+            raise FaultError(f"pid {pid} from {path} is not running", target=str(path))
+        return [(pid, f"pid {pid} (from {path})", None)]
+    assert selector.match is not None
+    pattern = re.compile(selector.match)
+    found = [(pid, f"pid {pid} ({cmd[:60]})", None) for pid, cmd in _cmdlines() if pattern.search(cmd)]
+    if not found:
+        raise FaultError(f"no running process matches {selector.match!r}", target=selector.match)
+    return found
+
+
+def _cmdlines() -> list[tuple[int, str]]:
+    own = {os.getpid(), os.getppid()}
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own:
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw and is_alive(int(entry)):
+            out.append((int(entry), raw.replace(b"\0", b" ").decode(errors="replace").strip()))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ process.stop
+
+
+class ProcessStop(Fault):
+    kind = "process.stop"
+
+    def __init__(self, pid: int, label: str, started: int | None) -> None:
+        self.pid, self.label, self.started = pid, label, started
+
+    @property
+    def target(self) -> str:
+        return self.label
+
+    def undo(self) -> dict[str, Any]:
+        return {"pid": self.pid, "label": self.label, "started": self.started}
+
+    async def inject(self) -> None:
+        if not _same_process(self.pid, self.started):
+            raise FaultError(f"{self.label} is gone", target=self.label)
+        os.kill(self.pid, signal.SIGSTOP)
+        for _ in range(100):
+            if process_state(self.pid) == "T":
+                return
+            await asyncio.sleep(0.01)
+        raise FaultError(f"{self.label} did not stop after SIGSTOP", target=self.label)
+
+    async def revert(self) -> None:
+        if _same_process(self.pid, self.started):
+            try:
+                os.kill(self.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    async def verify_reverted(self) -> None:
+        for _ in range(100):
+            if not _same_process(self.pid, self.started) or process_state(self.pid) != "T":
+                return
+            await asyncio.sleep(0.01)
+        raise RevertError(f"{self.label} is still stopped after SIGCONT", target=self.label)
+
+
+def _create_stop(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
+    assert isinstance(spec, ProcessStopSpec)
+    return [ProcessStop(pid, label, start_time(pid)) for pid, label, _ in resolve(spec.target, ctx)]
+
+
+def _restore_stop(undo: Mapping[str, Any]) -> Fault:
+    return ProcessStop(int(undo["pid"]), str(undo["label"]), undo.get("started"))
+
+
+# ------------------------------------------------------------------------------------------------ process.kill
+
+
+class ProcessKill(Fault):
+    kind = "process.kill"
+
+    def __init__(
+        self,
+        pid: int,
+        label: str,
+        started: int | None,
+        *,
+        sig: signal.Signals,
+        restart: str,
+        command: list[str] | None = None,
+        cwd: str | None = None,
+        managed: ManagedProcess | None = None,
+        wait_restart: float = 30.0,
+    ) -> None:
+        self.pid, self.label, self.started, self.sig = pid, label, started, sig
+        self.restart, self.command, self.cwd, self.managed = restart, command, cwd, managed
+        self.wait_restart = wait_restart
+        self.killed = False
+
+    @property
+    def target(self) -> str:
+        return self.label
+
+    def undo(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "label": self.label,
+            "started": self.started,
+            "signal": self.sig.name,
+            "restart": self.restart,
+            "command": self.command,
+            "cwd": self.cwd,
+        }
+
+    async def inject(self) -> None:
+        if not _same_process(self.pid, self.started):
+            raise FaultError(f"{self.label} is gone", target=self.label)
+        os.kill(self.pid, self.sig)
+        self.killed = True
+
+    def _back(self) -> bool:
+        if self.managed is not None:
+            return self.managed.running()
+        if self.restart == "supervisor":
+            return bool(self.command and any(" ".join(self.command) in cmd for _, cmd in _cmdlines()))
+        return self.restart == "none" or not _same_process(self.pid, self.started)
+
+    async def revert(self) -> None:
+        if self.restart != "chaoskit":
+            return
+        if self.managed is not None:
+            if not self.managed.running():
+                self.managed.restarts += 1
+                self.managed.start()
+                await self.managed.wait_ready()
+            return
+        if self.command and _same_process(self.pid, self.started) is False and not self._command_running():
+            spawn_detached(self.command, cwd=self.cwd, env={}, log=None)
+
+    def _command_running(self) -> bool:
+        wanted = " ".join(self.command or [])
+        return bool(wanted) and any(cmd == wanted for _, cmd in _cmdlines())
+
+    async def verify_reverted(self) -> None:
+        if self.restart == "none":
+            return
+        deadline = time.monotonic() + self.wait_restart
+        while time.monotonic() < deadline:
+            if self.managed is not None and self.managed.running():
+                return
+            if self.managed is None and (self._command_running() or self.restart == "supervisor" and self._back()):
+                return
+            await asyncio.sleep(0.05)
+        raise RevertError(f"{self.label} did not come back within {self.wait_restart:g}s", target=self.label)
+
+
+def _create_kill(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
+    assert isinstance(spec, ProcessKillSpec)
+    faults: list[Fault] = []
+    for pid, label, managed in resolve(spec.target, ctx):
+        command = spec.params.command or (managed.argv if managed is not None else None)
+        faults.append(
+            ProcessKill(
+                pid,
+                label,
+                start_time(pid),
+                sig=parse_signal(spec.params.signal),
+                restart=spec.params.restart,
+                command=command,
+                cwd=str(managed.cwd) if managed is not None else str(ctx.base_dir),
+                managed=managed,
+                wait_restart=max(ctx.experiment.phases.recovery, 5.0),
+            )
+        )
+    return faults
+
+
+def _restore_kill(undo: Mapping[str, Any]) -> Fault:
+    return ProcessKill(
+        int(undo["pid"]),
+        str(undo["label"]),
+        undo.get("started"),
+        sig=parse_signal(undo.get("signal", "SIGKILL")),
+        restart=str(undo.get("restart", "none")),
+        command=undo.get("command"),
+        cwd=undo.get("cwd"),
+    )
+
+
+@hookimpl
+def chaoskit_register_faults(register: Registry) -> None:
+    register.add_fault(
+        FaultKind("process.stop", ProcessStopSpec, _create_stop, _restore_stop, "Freeze a process (SIGSTOP/SIGCONT).")
+    )
+    register.add_fault(
+        FaultKind("process.kill", ProcessKillSpec, _create_kill, _restore_kill, "Signal a process, then restart it.")
+    )
