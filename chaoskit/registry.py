@@ -60,6 +60,7 @@ class FaultKind:
     :param create: resolve a spec against the running experiment into one or more faults (raise FaultError
         when the target does not exist).
     :param restore: rebuild a fault from its ledger ``undo`` record, with no run around it.
+    :param preview: for ``chaoskit plan``: what the spec would hit right now, read-only (never touches it).
     """
 
     name: str
@@ -67,6 +68,7 @@ class FaultKind:
     create: Callable[[FaultSpec, RunContext], list[Fault]]
     restore: Callable[[Mapping[str, Any]], Fault]
     summary: str = ""
+    preview: Callable[[FaultSpec, Experiment], list[str]] | None = None
 
 
 # ------------------------------------------------------------------------------------------------------ probes

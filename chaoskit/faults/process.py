@@ -333,11 +333,23 @@ def _restore_kill(undo: Mapping[str, Any]) -> Fault:
     )
 
 
+def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
+    selector: ProcessSelector = spec.target  # type: ignore[attr-defined]
+    if selector.process is not None:
+        return [f"target process {selector.process} (started by the run)"]
+    try:
+        return [label for _, label, _ in resolve(selector, None)]
+    except FaultError as exc:
+        return [f"nothing yet: {exc}"]
+
+
 @hookimpl
 def chaoskit_register_faults(register: Registry) -> None:
     register.add_fault(
-        FaultKind("process.stop", ProcessStopSpec, _create_stop, _restore_stop, "Freeze a process (SIGSTOP/SIGCONT).")
+        FaultKind("process.stop", ProcessStopSpec, _create_stop, _restore_stop, "Freeze a process (SIGSTOP/SIGCONT).",
+                  _preview)
     )
     register.add_fault(
-        FaultKind("process.kill", ProcessKillSpec, _create_kill, _restore_kill, "Signal a process, then restart it.")
+        FaultKind("process.kill", ProcessKillSpec, _create_kill, _restore_kill, "Signal a process, then restart it.",
+                  _preview)
     )

@@ -1,0 +1,48 @@
+"""Helpers shared by the subcommands: building plugins and loading experiments with clean errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chaoskit.errors import ExperimentError, PluginError
+from chaoskit.experiment.model import Experiment
+from chaoskit.plugins import Plugins, plugin_manager
+
+EXIT_INVALID = 2
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".chaoskit",
+    show_default=True,
+    envvar="CHAOSKIT_STATE_DIR",
+    help="Where the ledger and run journals live.",
+)
+
+
+def plugins_or_exit() -> Plugins:
+    try:
+        return plugin_manager()
+    except PluginError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def load_or_exit(paths: list[Path], plugins: Plugins) -> list[tuple[Path, Experiment]]:
+    """Load every file; on any error print every diagnostic of every file and exit 2."""
+    from chaoskit.experiment.loader import load_experiment
+
+    loaded, failed = [], 0
+    for path in paths:
+        try:
+            loaded.append((path, load_experiment(path, plugins.registry)))
+        except ExperimentError as exc:
+            failed += 1
+            for diagnostic in exc.diagnostics:
+                click.echo(str(diagnostic), err=True)
+    if failed:
+        click.echo(f"{failed} of {len(paths)} experiment file(s) invalid; nothing was run", err=True)
+        raise SystemExit(EXIT_INVALID)
+    return loaded

@@ -1,0 +1,25 @@
+"""The stock reporters, registered through the same hook a third-party reporter uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chaoskit.plugins import hookimpl
+from chaoskit.registry import Registry, ReporterKind
+from chaoskit.report.text import render_text
+from chaoskit.runner.result import RunResult
+
+
+def _json(result: RunResult, events: list[dict[str, Any]]) -> str:
+    return json.dumps(result.to_json(), indent=2, default=str) + "\n"
+
+
+def _text(result: RunResult, events: list[dict[str, Any]]) -> str:
+    return render_text(result) + "\n"
+
+
+@hookimpl
+def chaoskit_register_reporters(register: Registry) -> None:
+    register.add_reporter(ReporterKind("json", ".json", _json, "The RunResult as JSON."))
+    register.add_reporter(ReporterKind("text", ".txt", _text, "The verdict table as plain text."))
