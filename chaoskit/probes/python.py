@@ -13,11 +13,12 @@ import concurrent.futures
 import functools
 import importlib
 import inspect
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chaoskit.errors import ProbeError
 from chaoskit.experiment.model import ProbeSpec
@@ -34,9 +35,19 @@ class PythonProbeSpec(ProbeSpec):
 
     type: Literal["python"]
     function: str = Field(
-        pattern=FUNCTION_PATTERN, description="module:function, e.g. checks.shop:stock_is_consistent."
+        description="module:function, e.g. checks.shop:stock_is_consistent.",
+        json_schema_extra={"pattern": FUNCTION_PATTERN},
     )
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the call.")
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str) -> str:
+        if not re.fullmatch(FUNCTION_PATTERN, value):
+            raise ValueError(
+                f"expected module:function such as checks.shop:stock_is_consistent, got {value!r}"
+            )
+        return value
 
 
 def load_function(path: str, *, probe: str | None = None) -> Callable[..., Any]:
