@@ -28,7 +28,7 @@ def report(journal: Path, fmt: str, output: Path | None) -> None:
         result = RunResult.from_json(json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8")))
         events = read_events(run_dir / JOURNAL_FILE)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"{run_dir} does not hold a finished run ({exc}); run it with `chaoskit run`")
+        raise click.ClickException(f"{run_dir} does not hold a finished run ({exc}); run it with `chaoskit run`") from None
     text = registry.reporters[fmt].render(result, events)
     if output is None:
         click.echo(text, nl=False)

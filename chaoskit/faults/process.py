@@ -7,6 +7,7 @@ unrelated process that reused the pid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import os
 import re
@@ -79,7 +80,9 @@ class KillParams(Strict):
         description="After the duration: chaoskit restarts the process (target processes, or `command`), "
         "a supervisor is expected to have restarted it (verified), or nothing.",
     )
-    command: list[str] | None = Field(None, min_length=1, description="argv to restart a process chaoskit did not start.")
+    command: list[str] | None = Field(
+        None, min_length=1, description="argv to restart a process chaoskit did not start."
+    )
 
     @field_validator("signal")
     @classmethod
@@ -108,7 +111,9 @@ class ProcessKillSpec(FaultSpec):
 def parse_signal(value: str | int) -> signal.Signals:
     text = str(value).strip().upper()
     try:
-        return signal.Signals(int(text)) if text.isdigit() else signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+        if text.isdigit():
+            return signal.Signals(int(text))
+        return signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
     except (KeyError, ValueError):
         raise ValueError(f"unknown signal {value!r}; use a name such as SIGKILL or SIGTERM") from None
 
@@ -148,7 +153,9 @@ def resolve(selector: ProcessSelector, ctx: RunContext | None) -> list[tuple[int
         return [(pid, f"pid {pid} (from {path})", None)]
     assert selector.match is not None
     pattern = re.compile(selector.match)
-    found = [(pid, f"pid {pid} ({cmd[:60]})", None) for pid, cmd in _cmdlines() if pattern.search(cmd)]
+    found: list[tuple[int, str, ManagedProcess | None]] = [
+        (pid, f"pid {pid} ({cmd[:60]})", None) for pid, cmd in _cmdlines() if pattern.search(cmd)
+    ]
     if not found:
         raise FaultError(f"no running process matches {selector.match!r}", target=selector.match)
     return found
@@ -197,10 +204,8 @@ class ProcessStop(Fault):
 
     async def revert(self) -> None:
         if _same_process(self.pid, self.started):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
 
     async def verify_reverted(self) -> None:
         for _ in range(100):
@@ -294,7 +299,7 @@ class ProcessKill(Fault):
         while time.monotonic() < deadline:
             if self.managed is not None and self.managed.running():
                 return
-            if self.managed is None and (self._command_running() or self.restart == "supervisor" and self._back()):
+            if self.managed is None and (self._command_running() or (self.restart == "supervisor" and self._back())):
                 return
             await asyncio.sleep(0.05)
         raise RevertError(f"{self.label} did not come back within {self.wait_restart:g}s", target=self.label)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
-from chaoskit.experiment.model import Slo, ThroughputSlo
+from chaoskit.experiment.model import LatencySlo, Slo, ThroughputSlo
 from chaoskit.runner.result import Evidence, SloVerdict, Status
 from chaoskit.slo.evidence import Aggregate, matches, read
 from chaoskit.slo.window import Window
@@ -54,7 +54,7 @@ class ThresholdJudge:
             required = required_requests(reading.bad_fraction_allowed)
             enough = agg.count >= required
             need = f"{required} requests to see a {DETECTABLE_BURN:g}x burn with {1 - MISS_PROBABILITY:.0%} power"
-        if reading.holds is None or not enough and reading.holds:
+        if reading.holds is None or (not enough and reading.holds):
             status, detail = Status.INSUFFICIENT, f"{agg.count} requests; needs {need}"
         elif reading.holds:
             status, detail = Status.MET, f"needed {need}"
@@ -75,9 +75,8 @@ class ThresholdJudge:
 
 
 def _objective_text(slo: Slo, during: bool) -> str:
-    relaxed = slo.during if during else None
-    if slo.sli == "latency":
-        threshold = getattr(relaxed, "threshold", None) or slo.threshold  # type: ignore[union-attr]
-        return f"p{slo.percentile:g} <= {threshold * 1000:g}ms"  # type: ignore[union-attr]
-    objective = getattr(relaxed, "objective", None) or slo.objective  # type: ignore[union-attr]
+    if isinstance(slo, LatencySlo):
+        threshold = slo.during.threshold if during and slo.during else slo.threshold
+        return f"p{slo.percentile:g} <= {threshold * 1000:g}ms"
+    objective = slo.during.objective if during and slo.during else slo.objective
     return str(objective)

@@ -31,10 +31,10 @@ class AbortGuard:
         if self.rule.success_rate is not None:
             agg = Aggregate.of(self._recent)
             rate = agg.success_rate()
-            if rate is not None and agg.count >= self.rule.min_requests and not self.rule.success_rate.holds(rate):
+            if rate is not None and agg.count >= self.rule.min_requests and self.rule.success_rate.holds(rate):
                 return (
                     f"success rate {rate:.1%} over the last {self.rule.over:g}s ({agg.count} requests) "
-                    f"breaks abort_when {self.rule.success_rate}"
+                    f"meets abort_when {self.rule.success_rate}"
                 )
         return None
 
