@@ -36,16 +36,10 @@ def chaoskit_register_probes(register: Registry) -> None:
     register.add_probe(
         ProbeKind("http", HttpProbeSpec, _create_http, "One HTTP request: status, body text and latency.")
     )
+    register.add_probe(ProbeKind("tcp", TcpProbeSpec, _create_tcp, "A TCP connection opens (optionally send/expect)."))
     register.add_probe(
-        ProbeKind("tcp", TcpProbeSpec, _create_tcp, "A TCP connection opens (optionally send/expect).")
+        ProbeKind("command", CommandProbeSpec, _create_command, "A command exits with the expected code (no shell).")
     )
     register.add_probe(
-        ProbeKind(
-            "command", CommandProbeSpec, _create_command, "A command exits with the expected code (no shell)."
-        )
-    )
-    register.add_probe(
-        ProbeKind(
-            "python", PythonProbeSpec, _create_python, "A Python function returns a truthy value or None."
-        )
+        ProbeKind("python", PythonProbeSpec, _create_python, "A Python function returns a truthy value or None.")
     )

@@ -43,9 +43,7 @@ class CommandProbeSpec(ProbeSpec):
     @model_validator(mode="after")
     def _shell_or_argv(self) -> CommandProbeSpec:
         if self.shell and not isinstance(self.command, str):
-            raise ValueError(
-                "with shell: true, give the command as one string, e.g. 'curl -sf URL | grep ok'"
-            )
+            raise ValueError("with shell: true, give the command as one string, e.g. 'curl -sf URL | grep ok'")
         if not self.shell and isinstance(self.command, str):
             raise ValueError(
                 "give the command as an argv list such as [curl, -sf, URL]; "

@@ -74,9 +74,7 @@ class HttpProbeSpec(ProbeSpec):
     method: str = Field("GET", pattern=r"^[A-Za-z]+$", description="HTTP method.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
     body: str | None = Field(None, description="Request body, sent as UTF-8.")
-    status: int | list[int] | None = Field(
-        None, description="Expected status code(s); default: any 2xx or 3xx."
-    )
+    status: int | list[int] | None = Field(None, description="Expected status code(s); default: any 2xx or 3xx.")
     contains: str | None = Field(None, description="Text the response body must contain.")
     max_latency: Duration | None = Field(None, description="A slower answer counts as a failure.")
     verify: bool = Field(True, description="Verify the server's TLS certificate (https:// only).")
@@ -144,9 +142,7 @@ class HttpProbe(Probe):
         self.method = method.upper()
         self.headers = dict(headers or {})
         self.body = body.encode() if isinstance(body, str) else body
-        self.status = (
-            frozenset([status] if isinstance(status, int) else status) if status is not None else None
-        )
+        self.status = frozenset([status] if isinstance(status, int) else status) if status is not None else None
         self.contains = contains.encode() if contains is not None else None
         self.max_latency = max_latency
         self.timeout = timeout
@@ -173,15 +169,11 @@ class HttpProbe(Probe):
             async with asyncio.timeout(self.timeout):
                 response = await self._request()
         except TimeoutError:
-            return Observation(
-                False, time.perf_counter() - started, f"timed out after {seconds(self.timeout)}"
-            )
+            return Observation(False, time.perf_counter() - started, f"timed out after {seconds(self.timeout)}")
         except ssl.SSLError as exc:
             return Observation(False, time.perf_counter() - started, f"TLS error: {exc.reason or exc}")
         except asyncio.IncompleteReadError:
-            return Observation(
-                False, time.perf_counter() - started, "connection closed before a full response"
-            )
+            return Observation(False, time.perf_counter() - started, "connection closed before a full response")
         except (OSError, asyncio.LimitOverrunError, ValueError) as exc:
             return Observation(False, time.perf_counter() - started, describe_error(exc))
         latency = time.perf_counter() - started

@@ -2,18 +2,19 @@
 
 The module is imported by its dotted name when the probe is created (when chaoskit runs an experiment, the
 experiment file's directory is on ``sys.path``), so a typo fails the run before anything is touched.
-Coroutine functions are awaited on the run's loop; plain functions run on a thread of the probe's own, so a
-hung call cannot starve anything else. A call still running from an earlier timeout fails at once.
+Coroutine functions are awaited on the run's loop; plain functions run on a daemon thread per call, so a hung
+call neither starves a shared pool nor blocks exit. While a timed-out call still runs, further calls fail at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import functools
 import importlib
 import inspect
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -44,9 +45,7 @@ class PythonProbeSpec(ProbeSpec):
     @classmethod
     def _function(cls, value: str) -> str:
         if not re.fullmatch(FUNCTION_PATTERN, value):
-            raise ValueError(
-                f"expected module:function such as checks.shop:stock_is_consistent, got {value!r}"
-            )
+            raise ValueError(f"expected module:function such as checks.shop:stock_is_consistent, got {value!r}")
         return value
 
 
@@ -71,9 +70,7 @@ def load_function(path: str, *, probe: str | None = None) -> Callable[..., Any]:
         try:
             obj = getattr(obj, attr)
         except AttributeError:
-            raise ProbeError(
-                f"{module_name!r} has no attribute {attr_path!r} (from {path!r})", probe=probe
-            ) from None
+            raise ProbeError(f"{module_name!r} has no attribute {attr_path!r} (from {path!r})", probe=probe) from None
     if not callable(obj):
         raise ProbeError(f"{path!r} is a {type(obj).__name__}, not a function", probe=probe)
     return obj  # type: ignore[no-any-return]
@@ -93,7 +90,7 @@ class PythonProbe(Probe):
         self.function = function
         self.args = dict(args or {})
         self.timeout = timeout
-        self.label = name or getattr(function, "__qualname__", repr(function))
+        self.label: str = name or str(getattr(function, "__qualname__", None) or repr(function))
         try:
             inspect.signature(function).bind(**self.args)
         except TypeError as exc:
@@ -101,7 +98,6 @@ class PythonProbe(Probe):
         except ValueError:
             pass  # no signature to check (some builtins)
         self._is_async = _is_coroutine_function(function)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._running: asyncio.Future[Any] | None = None
 
     @classmethod
@@ -127,9 +123,7 @@ class PythonProbe(Probe):
             async with asyncio.timeout(self.timeout):
                 result = await self._call()
         except TimeoutError:
-            return Observation(
-                False, time.perf_counter() - started, f"timed out after {seconds(self.timeout)}"
-            )
+            return Observation(False, time.perf_counter() - started, f"timed out after {seconds(self.timeout)}")
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return Observation(False, time.perf_counter() - started, detail[:_DETAIL])
@@ -141,22 +135,41 @@ class PythonProbe(Probe):
     async def _call(self) -> Any:
         if self._is_async:
             return await self.function(**self.args)
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix=f"probe-{self.label}"
-            )
-        loop = asyncio.get_running_loop()
-        self._running = loop.run_in_executor(self._executor, functools.partial(self.function, **self.args))
+        self._running = _run_in_daemon_thread(functools.partial(self.function, **self.args), self.label)
         # Shielded: a timeout abandons the call (a thread cannot be stopped) but keeps it tracked.
         result = await asyncio.shield(self._running)
         if inspect.isawaitable(result):
             result = await result
         return result
 
-    async def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+
+def _run_in_daemon_thread(call: Callable[[], Any], label: str) -> asyncio.Future[Any]:
+    """Run ``call`` on a new daemon thread: a hung probe must neither starve a pool nor block interpreter exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = call()
+        except Exception as exc:
+            error = exc
+        except BaseException as exc:  # SystemExit and friends must not stop the runner
+            error = RuntimeError(f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=f"chaoskit-probe-{label}", daemon=True).start()
+    return future
 
 
 def _is_coroutine_function(function: Callable[..., Any]) -> bool:

@@ -49,9 +49,7 @@ def test_stdout_contains() -> None:
 
 
 def test_argv_is_not_a_shell() -> None:
-    obs = observe(
-        CommandProbe(["echo", "$HOME", "&&", "false"], stdout_contains="$HOME && false", timeout=30)
-    )
+    obs = observe(CommandProbe(["echo", "$HOME", "&&", "false"], stdout_contains="$HOME && false", timeout=30))
     assert obs.ok, obs.detail
 
 
@@ -121,9 +119,7 @@ def test_cancelling_the_probe_kills_the_command(tmp_path: Path) -> None:
 
 
 def test_killed_by_a_signal() -> None:
-    obs = observe(
-        CommandProbe([PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], timeout=30)
-    )
+    obs = observe(CommandProbe([PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], timeout=30))
     assert not obs.ok and obs.detail.startswith("killed by SIGTERM")
 
 
@@ -134,9 +130,7 @@ spec_adapter = TypeAdapter(CommandProbeSpec)
 
 def test_spec_string_needs_shell() -> None:
     with pytest.raises(ValidationError, match="argv list"):
-        spec_adapter.validate_python(
-            {"name": "c", "type": "command", "command": "curl -sf http://127.0.0.1/"}
-        )
+        spec_adapter.validate_python({"name": "c", "type": "command", "command": "curl -sf http://127.0.0.1/"})
     with pytest.raises(ValidationError, match="as one string"):
         spec_adapter.validate_python({"name": "c", "type": "command", "command": ["true"], "shell": True})
     with pytest.raises(ValidationError, match="empty"):

@@ -158,9 +158,7 @@ def test_a_module_that_fails_to_import(tmp_path: Path, monkeypatch: pytest.Monke
 spec_adapter = TypeAdapter(PythonProbeSpec)
 
 
-@pytest.mark.parametrize(
-    "function", ["checks", "checks:", ":fn", "checks/x:fn", "checks:fn()", "a b:c", "1x:fn"]
-)
+@pytest.mark.parametrize("function", ["checks", "checks:", ":fn", "checks/x:fn", "checks:fn()", "a b:c", "1x:fn"])
 def test_spec_rejects_malformed_paths(function: str) -> None:
     with pytest.raises(ValidationError, match="expected module:function"):
         spec_adapter.validate_python({"name": "p", "type": "python", "function": function})
