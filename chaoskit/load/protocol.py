@@ -1,0 +1,190 @@
+"""The load child protocol: JSON lines both ways, every line carrying ``"v": 1``.
+
+Driver -> child, on stdin (plain words are accepted too, for a human at a terminal)::
+
+    {"v": 1, "cmd": "users", "users": 20, "spawn_rate": 50}      users 20 [50]
+    {"v": 1, "cmd": "rate", "rate": 200.0}                       rate 200    (rate null / "rate off": no pacing)
+    {"v": 1, "cmd": "stop"}                                      stop
+
+End of file on stdin means the same as ``stop``. Child -> driver, on stdout, one message per line::
+
+    {"v": 1, "type": "hello", "child": 0, "pid": 4242, "locust": "2.47.0", "mode": "local", "workers": 0}
+    {"v": 1, "type": "window", "child": 0, "k": 7186543210, "width": 0.25, "names": {...}, "cpu": 41.5,
+     "users": 10, "target_users": 10, "target_rate": 100.0, "rate": 98.0, "workers": 0, "sent": 1796635802.53}
+    {"v": 1, "type": "error", "child": 0, "message": "..."}
+    {"v": 1, "type": "stopped", "child": 0, "reason": "stop"}
+
+``names`` maps each request name to ``{"n": count, "e": errors, "s": [slower than threshold i], "h": [[bucket,
+count], ...]}`` (buckets of :class:`~chaoskit.slo.histogram.LatencyHistogram`). Window ``k`` covers
+``[k * width, (k + 1) * width)`` in wall-clock seconds. This module imports nothing outside the standard
+library and :mod:`chaoskit.errors`, because both sides of the pipe use it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chaoskit.errors import ChaoskitError
+
+PROTOCOL_VERSION = 1
+
+
+class LoadError(ChaoskitError):
+    """Load could not be generated: a load child failed to start, crashed, or broke the protocol.
+
+    ``child`` is the index of the child at fault (None for the whole generator) and ``log`` the tail of its
+    stderr, where Locust writes its own errors.
+    """
+
+    def __init__(self, message: str, *, child: int | None = None, log: str = "") -> None:
+        self.child = child
+        self.log = log
+        super().__init__(f"{message}\n{log}" if log else message)
+
+
+class ProtocolError(LoadError):
+    """A line on the pipe is not a message of this protocol version."""
+
+
+class Command(enum.StrEnum):
+    USERS = "users"
+    RATE = "rate"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class ChildCommand:
+    """One command to a load child."""
+
+    cmd: Command
+    users: int | None = None
+    spawn_rate: float | None = None
+    rate: float | None = None
+
+    def to_line(self) -> bytes:
+        data: dict[str, Any] = {"v": PROTOCOL_VERSION, "cmd": self.cmd.value}
+        if self.cmd is Command.USERS:
+            data["users"] = self.users
+            if self.spawn_rate is not None:
+                data["spawn_rate"] = self.spawn_rate
+        elif self.cmd is Command.RATE:
+            data["rate"] = self.rate
+        return json.dumps(data).encode() + b"\n"
+
+    @classmethod
+    def parse(cls, line: bytes | str) -> ChildCommand:
+        text = (line.decode() if isinstance(line, bytes) else line).strip()
+        try:
+            if text.startswith("{"):
+                data = json.loads(text)
+                _check_version(data)
+                cmd = Command(data["cmd"])
+                if cmd is Command.USERS:
+                    spawn = data.get("spawn_rate")
+                    return cls(cmd, users=int(data["users"]), spawn_rate=None if spawn is None else float(spawn))
+                if cmd is Command.RATE:
+                    rate = data.get("rate")
+                    return cls(cmd, rate=None if rate is None else float(rate))
+                return cls(cmd)
+            words = text.split()
+            cmd = Command(words[0])
+            if cmd is Command.USERS:
+                return cls(cmd, users=int(words[1]), spawn_rate=float(words[2]) if len(words) > 2 else None)
+            if cmd is Command.RATE:
+                return cls(cmd, rate=None if words[1] in ("off", "none") else float(words[1]))
+            return cls(cmd)
+        except ProtocolError:
+            raise
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ProtocolError(f"not a load child command: {text[:200]!r} ({exc})") from exc
+
+
+class MessageType(enum.StrEnum):
+    HELLO = "hello"
+    WINDOW = "window"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+def encode(message_type: MessageType, **fields: Any) -> bytes:
+    """One child -> driver line."""
+    return json.dumps({"v": PROTOCOL_VERSION, "type": message_type.value, **fields}).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """Parse one child -> driver line; :class:`ProtocolError` when it is not a message of this version."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"load child wrote a line that is not JSON: {line[:200]!r}") from exc
+    if not isinstance(data, dict) or "type" not in data:
+        raise ProtocolError(f"load child wrote a line that is not a message: {line[:200]!r}")
+    _check_version(data)
+    try:
+        MessageType(data["type"])
+    except ValueError as exc:
+        raise ProtocolError(f"unknown load child message type {data['type']!r}") from exc
+    return data
+
+
+def _check_version(data: dict[str, Any]) -> None:
+    if data.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"load protocol version {data.get('v')!r} is not {PROTOCOL_VERSION}: driver and child come from "
+            "different chaoskit versions"
+        )
+
+
+# ------------------------------------------------------------------------------------------ child configuration
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    """Run a Locust master in the child; ``expect_workers`` must join within ``wait`` seconds."""
+
+    bind_host: str
+    bind_port: int
+    expect_workers: int
+    wait: float = 60.0
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    """Everything a load child needs, passed as JSON in ``--config``.
+
+    Exactly one of ``locustfile`` (an absolute path, loaded unchanged) and ``http`` (a declarative request
+    list, see :func:`chaoskit.load.collector.build_http_user`) is set. ``rate`` of None means closed-loop
+    users with their own ``wait_time``. The child quits on its own after ``max_duration`` seconds.
+    """
+
+    index: int
+    users: int
+    spawn_rate: float
+    width: float = 0.25
+    thresholds: tuple[float, ...] = ()
+    rate: float | None = None
+    locustfile: str | None = None
+    user_classes: tuple[str, ...] | None = None
+    http: dict[str, Any] | None = None
+    host: str | None = None
+    max_duration: float = 3600.0
+    grace: float = 0.03
+    keep_samples: bool = False
+    master: MasterConfig | None = None
+    loglevel: str = "WARNING"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChildConfig:
+        data = json.loads(text)
+        data["thresholds"] = tuple(data.get("thresholds") or ())
+        if data.get("user_classes") is not None:
+            data["user_classes"] = tuple(data["user_classes"])
+        if data.get("master") is not None:
+            data["master"] = MasterConfig(**data["master"])
+        return cls(**data)
