@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from chaoskit.experiment.units import Duration, Fraction, FractionObjective, RateObjective
+from chaoskit.experiment.units import Duration, Fraction, FractionObjective, Rate, RateObjective
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64, description="A short identifier.")]
@@ -100,16 +100,160 @@ class ProxyServer(Strict):
 # ------------------------------------------------------------------------------------------------------- load
 
 
+class HttpRequestSpec(Strict):
+    """One request of a declarative ``http:`` load. Each user picks its next request at random by ``weight``."""
+
+    path: str = Field(pattern=r"^/", description="Path and query appended to ``host``, e.g. /cart?items=2.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = Field(
+        "GET", description="HTTP method."
+    )
+    name: str | None = Field(
+        None, min_length=1, max_length=200, description="Request name in windows and SLO filters; default: path."
+    )
+    weight: int = Field(1, ge=1, le=10_000, description="Relative frequency among the requests of the list.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    json_body: Any = Field(None, alias="json", description="A JSON request body (sets Content-Type).")
+    body: str | None = Field(None, description="A raw request body; not together with json.")
+    status: list[int] | None = Field(
+        None, min_length=1, description="Status codes that count as success; default: any status below 400."
+    )
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _one_status(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequestSpec:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give json or body, not both")
+        return self
+
+    @property
+    def request_name(self) -> str:
+        return self.name or self.path
+
+
+class StepStage(Strict):
+    """One stage of a ``step`` shape; a level it leaves out stays as it was."""
+
+    duration: Duration = Field(gt=0, description="How long this stage lasts.")
+    users: int | None = Field(None, ge=0, le=100_000, description="Users during this stage.")
+    rate: Rate | None = Field(None, description="Target request rate during this stage, e.g. 200/s.")
+
+
+class StepShape(Strict):
+    """Run each stage for its duration, in order; the last stage holds until the load stops."""
+
+    type: Literal["step"]
+    stages: list[StepStage] = Field(min_length=1, description="The stages, from the start of the load.")
+
+
+class RampShape(Strict):
+    """Grow linearly from ``start_users`` (and ``start_rate``) to ``users`` (and ``rate``) over ``duration``,
+    then hold."""
+
+    type: Literal["ramp"]
+    duration: Duration = Field(gt=0, description="How long the ramp takes.")
+    start_users: int = Field(1, ge=0, le=100_000, description="Users when the load starts.")
+    start_rate: Rate | None = Field(
+        None, description="Rate when the load starts; default: ``rate`` scaled by start_users / users."
+    )
+
+
+class SpikeShape(Strict):
+    """Run at ``users``/``rate``; at ``at`` jump to the spike's ``users``/``rate`` for ``duration``, then drop
+    back (again every ``every`` when given)."""
+
+    type: Literal["spike"]
+    at: Duration = Field(description="When the (first) spike starts, from the start of the load.")
+    duration: Duration = Field(gt=0, description="How long a spike lasts.")
+    users: int | None = Field(None, ge=0, le=100_000, description="Users during a spike.")
+    rate: Rate | None = Field(None, description="Target request rate during a spike.")
+    every: Duration | None = Field(None, gt=0, description="Repeat the spike with this period.")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> SpikeShape:
+        if self.users is None and self.rate is None:
+            raise ValueError("a spike needs users or rate")
+        if self.every is not None and self.every <= self.duration:
+            raise ValueError("every must be longer than duration")
+        return self
+
+
+LoadShape = Annotated[Union[StepShape, RampShape, SpikeShape], Field(discriminator="type")]  # noqa: UP007
+
+
+class DistributedLoad(Strict):
+    """Locust's master/worker mode: the master runs in a load child and waits for ``workers`` to join, started
+    with ``chaoskit load worker --master HOST:PORT`` or ``locust --worker --master-host HOST -f -``."""
+
+    bind: str = Field("127.0.0.1:5557", description="HOST:PORT the master listens on for workers.")
+    workers: int = Field(ge=1, le=1000, description="Workers to wait for before the load starts.")
+    local_workers: int = Field(0, ge=0, le=256, description="Of those, workers chaoskit starts on this machine.")
+    wait: Duration = Field(60.0, gt=0, description="Give up when the workers have not joined after this long.")
+
+    _bind = field_validator("bind")(_check_host_port)
+
+    @model_validator(mode="after")
+    def _local_within(self) -> DistributedLoad:
+        if self.local_workers > self.workers:
+            raise ValueError("local_workers cannot exceed workers")
+        return self
+
+
 class LoadSpec(Strict):
-    """Load to drive during the whole run (provided by a load-generator plugin, ``locust`` by default)."""
+    """Load to drive during the whole run (provided by a load-generator plugin, ``locust`` by default).
+
+    Give a ``locustfile`` (used unchanged) or a declarative ``http`` list. Without ``rate`` the users are
+    closed-loop (each waits for its response, then its think time); with ``rate`` every user runs one task every
+    ``users / rate`` seconds, so the users together aim at ``rate`` and the achieved rate is itself evidence.
+    """
 
     generator: str = Field("locust", description="Name of a registered load generator.")
-    locustfile: str | None = None
-    host: str | None = None
-    users: int = Field(10, ge=1, le=100_000)
-    spawn_rate: float = Field(100.0, gt=0)
-    rate: Annotated[float | None, Field(None, description="Target requests per second (open model).")] = None
-    processes: int | None = Field(None, ge=1, le=256, description="Load children; default: one per core.")
+    locustfile: str | None = Field(
+        None, description="A Locust file, relative to the experiment file; used as it is (its own User classes)."
+    )
+    user_classes: list[str] | None = Field(
+        None, min_length=1, description="Run only these User classes of the locustfile; default: all of them."
+    )
+    http: list[HttpRequestSpec] | None = Field(
+        None, min_length=1, description="Requests to send, for load without a locustfile (needs host)."
+    )
+    host: str | None = Field(
+        None, pattern=r"^https?://", description="Base URL, e.g. http://127.0.0.1:8080; overrides User.host."
+    )
+    users: int = Field(10, ge=1, le=100_000, description="Concurrent users (at the shape's peak, the base).")
+    spawn_rate: float = Field(100.0, gt=0, description="Users started per second while ramping to a user count.")
+    rate: Rate | None = Field(
+        None, description="Target rate, e.g. 200/s: constant throughput per user (tasks per second in a locustfile)."
+    )
+    wait: Duration = Field(0.0, description="Think time between two requests of one declarative user, without rate.")
+    timeout: Duration = Field(10.0, gt=0, description="Connect and response timeout of declarative requests.")
+    client: Literal["fasthttp", "requests"] = Field(
+        "fasthttp", description="HTTP client of declarative users: Locust's FastHttpUser or HttpUser."
+    )
+    shape: LoadShape | None = Field(None, description="How users and rate change over time: step, ramp or spike.")
+    processes: int | None = Field(
+        None, ge=1, le=256, description="Load children on this machine; default: one per core, at most one per user."
+    )
+    distributed: DistributedLoad | None = Field(None, description="Spread the load over Locust workers.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoadSpec:
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be above 0/s")
+        if self.locustfile is not None and self.http is not None:
+            raise ValueError("give locustfile or http, not both")
+        if self.generator == "locust" and self.locustfile is None and self.http is None:
+            raise ValueError("give a locustfile or an http list of requests")
+        if self.http is not None and self.host is None:
+            raise ValueError("http requests need a host, e.g. host: http://127.0.0.1:8080")
+        if self.user_classes is not None and self.locustfile is None:
+            raise ValueError("user_classes selects classes of a locustfile")
+        if self.distributed is not None and self.processes is not None:
+            raise ValueError("give processes or distributed, not both")
+        return self
 
 
 # ------------------------------------------------------------------------------------------------------- SLOs

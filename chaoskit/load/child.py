@@ -110,7 +110,7 @@ class LoadChild:
     # ---------------------------------------------------------------------------------------------------- run
 
     def run(self) -> int:
-        import gevent  # type: ignore[import-untyped]
+        import gevent
         import gevent.event  # type: ignore[import-untyped]
         import locust
         from locust import events
@@ -250,7 +250,7 @@ class LoadChild:
         if self._stopping:
             return
         self._stopping = True
-        import gevent  # type: ignore[import-untyped]
+        import gevent
 
         try:
             if self.runner is not None:
@@ -271,7 +271,7 @@ class LoadChild:
     # ------------------------------------------------------------------------------------------------- local
 
     def _flush_loop(self) -> None:
-        import gevent  # type: ignore[import-untyped]
+        import gevent
 
         while not self._stopping:
             gevent.sleep(max(self.collector.next_flush_at() - time.time(), 0.001))
@@ -283,7 +283,7 @@ class LoadChild:
     # ------------------------------------------------------------------------------------------------ master
 
     def _wait_for_workers(self) -> None:
-        import gevent  # type: ignore[import-untyped]
+        import gevent
 
         assert self.config.master is not None
         deadline = time.monotonic() + self.config.master.wait
@@ -327,7 +327,7 @@ class LoadChild:
         slot["late"] = slot["late"] or late
 
     def _master_loop(self) -> None:
-        import gevent  # type: ignore[import-untyped]
+        import gevent
 
         while not self._stopping:
             gevent.sleep(0.02)
