@@ -58,7 +58,7 @@ def test_duplicate_kind_names_the_plugin_that_brought_it() -> None:
     class Twice(FakePlugin):
         pass
 
-    with pytest.raises(PluginError, match="fault kind 'fake' .* already registered"):
+    with pytest.raises(PluginError, match=r"fault kind 'fake' .* already registered"):
         plugin_manager(extra=[FakePlugin(), Twice()], entry_points_enabled=False)
 
 
