@@ -1,0 +1,1 @@
+"""Demo systems under test for chaoskit's experiments (not part of the chaoskit package)."""
