@@ -1,0 +1,571 @@
+"""The data path of one proxied connection: two links, each a fast path or a pipeline of toxic stages.
+
+A :class:`Link` carries one direction (``upstream``: client -> server, ``downstream``: server -> client). While
+its direction has no toxic it relays in ``data_received`` straight into the other transport (the fast path, with
+transport flow control as backpressure). Once a toxic applies, data goes through a pipeline, as in Toxiproxy's
+``link.go``::
+
+    data_received -> head Pipe -> Stage(toxic 1) -> Pipe -> Stage(toxic 2) -> ... -> tail Pipe -> writer -> dest
+
+Pipes are bounded (1 chunk; 1024 in front of a latency stage) so a stalled stage stops the reader and TCP
+backpressure reaches the sender. Stages are interrupted (re-drawing toxicity, flushing what they hold) when their
+toxic is updated or a neighbour is added or removed; a removed stage becomes a pass-through and unlinks itself once
+idle, and a link with no stage left goes back to the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from chaoskit.proxy.toxics import Toxic
+
+if TYPE_CHECKING:
+    from chaoskit.proxy.proxy import Proxy
+
+CHUNK = 32 * 1024  # Go's io.Copy buffer: the largest chunk a toxic sees
+_PAUSE_DEST = 1  # the destination's write buffer is full (fast path)
+_PAUSE_PIPE = 2  # the pipeline's head is full
+
+
+class Chunk:
+    """The bytes of one read with the loop time they arrived at."""
+
+    __slots__ = ("data", "ts")
+
+    def __init__(self, data: bytes, ts: float) -> None:
+        self.data = data
+        self.ts = ts
+
+
+class Interrupted(Exception):
+    """Raised inside a stage's pipe coroutine when its toxic changes or a neighbour is added or removed."""
+
+
+def _wake(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
+class Pipe:
+    """A bounded FIFO of chunks between two stages. Closing it (EOF) is sticky; :meth:`push` never blocks."""
+
+    __slots__ = ("closed", "getter", "items", "maxsize", "on_space", "putters")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: deque[Chunk] = deque()
+        self.maxsize = maxsize
+        self.closed = False
+        self.getter: asyncio.Future[None] | None = None
+        self.putters: list[asyncio.Future[None]] = []
+        self.on_space: Callable[[], None] | None = None
+
+    def full(self) -> bool:
+        return len(self.items) >= self.maxsize
+
+    def push(self, chunk: Chunk) -> None:
+        self.items.append(chunk)
+        _wake(self.getter)
+
+    def close(self) -> None:
+        self.closed = True
+        _wake(self.getter)
+
+    def pop(self) -> Chunk:
+        chunk = self.items.popleft()
+        if len(self.items) < self.maxsize:
+            self.wake_putters()
+            if self.on_space is not None:
+                self.on_space()
+        return chunk
+
+    def wake_putters(self) -> None:
+        putters, self.putters = self.putters, []
+        for fut in putters:
+            _wake(fut)
+
+
+class Stage:
+    """One toxic applied to one link: runs the toxic's pipe coroutine from ``input`` to ``output``."""
+
+    def __init__(self, link: Link, toxic: Toxic | None, input: Pipe, output: Pipe) -> None:
+        self.link = link
+        self.toxic = toxic
+        self.input = input
+        self.output = output
+        self.held: deque[Chunk] = deque()  # chunks to send first after an interrupt
+        self.state: dict[str, Any] = {}  # per-link state that survives restarts (limit_data's counter)
+        self.removed = False
+        self.dead = False
+        self.waiting = False  # blocked in recv() with nothing in hand
+        self._interrupt = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._send_waiter: asyncio.Future[None] | None = None
+        self.loop = link.loop
+        self.clock = link.loop.time
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._run())
+
+    def require_toxic(self) -> Toxic:
+        assert self.toxic is not None
+        return self.toxic
+
+    @staticmethod
+    def new_chunk(data: bytes, ts: float) -> Chunk:
+        return Chunk(data, ts)
+
+    # --------------------------------------------------------------------------- the API of pipe coroutines
+
+    async def recv(self, timeout: float | None = None) -> Chunk | None:
+        """The next chunk, or None at EOF (or after ``timeout`` seconds with no chunk). Interruptible."""
+        pipe = self.input
+        while True:
+            if self._interrupt:
+                self._interrupt = False
+                raise Interrupted
+            if pipe.items:
+                return pipe.pop()
+            if pipe.closed:
+                return None
+            fut = self.loop.create_future()
+            self._waiter = pipe.getter = fut
+            handle = self.loop.call_later(timeout, _wake, fut) if timeout is not None else None
+            self.waiting = True
+            try:
+                await fut
+            finally:
+                self.waiting = False
+                self._waiter = pipe.getter = None
+                if handle is not None:
+                    handle.cancel()
+            if timeout is not None and not pipe.items and not self._interrupt:
+                return None
+
+    async def send(self, chunk: Chunk) -> None:
+        """Pass a chunk on, waiting while the next pipe is full (not interruptible, as in Go)."""
+        while self.output.full() and not self.output.closed:
+            fut = self.loop.create_future()
+            self._send_waiter = fut
+            self.output.putters.append(fut)
+            try:
+                await fut
+            finally:
+                self._send_waiter = None
+        self.output.push(chunk)
+
+    async def sleep(self, seconds: float, *, interruptible: bool = True) -> None:
+        if interruptible and self._interrupt:
+            self._interrupt = False
+            raise Interrupted
+        if seconds <= 0:
+            return
+        fut = self.loop.create_future()
+        handle = self.loop.call_later(seconds, _wake, fut)
+        if interruptible:
+            self._waiter = fut
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    def close(self) -> None:
+        """End this direction after what was already sent (EOF downstream); the stage stops reading."""
+        self.dead = True
+        self.output.close()
+
+    # ------------------------------------------------------------------------------------- control (sync)
+
+    def interrupt(self) -> None:
+        self._interrupt = True
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_exception(Interrupted())
+
+    def rewired(self) -> None:
+        """The output pipe changed: a send blocked on the old one re-checks the new one."""
+        _wake(self._send_waiter)
+
+    async def _run(self) -> None:
+        while not self.dead:
+            try:
+                while self.held:
+                    await self.send(self.held.popleft())
+                toxic = self.toxic
+                if toxic is not None and toxic.draw():
+                    await toxic.type.pipe(self)
+                else:
+                    await self._passthrough()
+                return
+            except Interrupted:
+                self._interrupt = False
+
+    async def _passthrough(self) -> None:
+        while True:
+            if self.removed and not self.input.items and not self.input.closed and not self.held:
+                self.link.unlink(self)
+                return
+            chunk = await self.recv()
+            if chunk is None:
+                self.close()
+                return
+            await self.send(chunk)
+
+
+class Link:
+    """One direction of one connection."""
+
+    def __init__(self, conn: Connection, upstream: bool) -> None:
+        self.conn = conn
+        self.loop: asyncio.AbstractEventLoop = conn.loop
+        self.upstream = upstream
+        self.source: asyncio.Transport = None  # type: ignore[assignment]  # set by Connection.connected
+        self.dest: asyncio.Transport = None  # type: ignore[assignment]
+        self.other: Link = None  # type: ignore[assignment]
+        self.stages: list[Stage] = []
+        self.head: Pipe | None = None  # None: the fast path
+        self.tail: Pipe | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.writer_idle = False
+        self.dest_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self.paused = 0
+        self.eof = False
+        self.done = False
+        self.bytes = 0
+
+    # ------------------------------------------------------------------------------------------ data in
+
+    def feed(self, data: bytes) -> None:
+        self.bytes += len(data)
+        head = self.head
+        if head is None:
+            self.dest.write(data)
+            return
+        ts = self.loop.time()
+        if len(data) <= CHUNK:
+            head.push(Chunk(data, ts))
+        else:
+            view = memoryview(data)
+            for i in range(0, len(data), CHUNK):
+                head.push(Chunk(bytes(view[i : i + CHUNK]), ts))
+        if head.full():
+            self._pause(_PAUSE_PIPE)
+
+    def feed_eof(self) -> None:
+        if self.eof:
+            return
+        self.eof = True
+        if self.head is None:
+            self.finish()
+        else:
+            self.head.close()
+
+    def finish(self) -> None:
+        """This direction is over: close its destination, and let the other direction flush and end."""
+        if self.done:
+            return
+        self.done = True
+        self.eof = True
+        for stage in self.stages:
+            stage.dead = True
+            if stage.task is not None:
+                stage.task.cancel()
+        if self.writer is not None and self.writer is not asyncio.current_task():
+            self.writer.cancel()
+        self.dest.close()
+        self.other.feed_eof()
+
+    # ----------------------------------------------------------------------------------- flow control
+
+    def _pause(self, reason: int) -> None:
+        if not self.paused and not self.source.is_closing():
+            self.source.pause_reading()
+        self.paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and not self.source.is_closing():
+                self.source.resume_reading()
+
+    def _on_head_space(self) -> None:
+        self._resume(_PAUSE_PIPE)
+
+    def dest_pause(self) -> None:
+        self.dest_paused = True
+        if self.head is None:
+            self._pause(_PAUSE_DEST)
+
+    def dest_resume(self) -> None:
+        self.dest_paused = False
+        self._resume(_PAUSE_DEST)
+        _wake(self._drain)
+
+    # -------------------------------------------------------------------------------------- pipeline
+
+    def _set_head(self, pipe: Pipe) -> None:
+        if self.head is not None:
+            self.head.on_space = None
+        self.head = pipe
+        pipe.on_space = self._on_head_space
+        if not pipe.full():
+            self._resume(_PAUSE_PIPE)
+
+    def _start_pipeline(self) -> None:
+        tail = Pipe(1)
+        self.tail = tail
+        self._set_head(tail)
+        self._resume(_PAUSE_DEST)  # the writer waits for the destination from now on
+        self.writer = self.loop.create_task(self._write(tail))
+
+    async def _write(self, tail: Pipe) -> None:
+        while True:
+            if tail.items:
+                chunk = tail.pop()
+            elif tail.closed:
+                self.finish()
+                return
+            elif not self.stages and self.head is tail and not self.eof:
+                self._to_fast()
+                return
+            else:
+                fut = self.loop.create_future()
+                tail.getter = fut
+                self.writer_idle = True
+                try:
+                    await fut
+                finally:
+                    self.writer_idle = False
+                    tail.getter = None
+                continue
+            if not self.dest.is_closing():
+                self.dest.write(chunk.data)
+            while self.dest_paused and not self.dest.is_closing():
+                self._drain = self.loop.create_future()
+                try:
+                    await self._drain
+                finally:
+                    self._drain = None
+
+    def _to_fast(self) -> None:
+        """Back to relaying in ``data_received``: called by the writer once no stage is left and all is sent."""
+        assert self.tail is not None
+        self.tail.on_space = None
+        self.writer = self.tail = self.head = None
+        self._resume(_PAUSE_PIPE)
+        if self.dest_paused:
+            self._pause(_PAUSE_DEST)
+
+    def add_stage(self, toxic: Toxic) -> None:
+        if self.done:
+            return
+        if self.head is None:
+            self._start_pipeline()
+        assert self.tail is not None
+        pipe = Pipe(toxic.type.buffer)
+        stage = Stage(self, toxic, pipe, self.tail)
+        if self.stages:
+            prev = self.stages[-1]
+            prev.output = pipe
+            prev.rewired()
+            prev.interrupt()
+        else:
+            self._set_head(pipe)
+        self.stages.append(stage)
+        stage.start()
+
+    def _find(self, toxic: Toxic) -> Stage | None:
+        for stage in self.stages:
+            if stage.toxic is toxic:
+                return stage
+        return None
+
+    def update_stage(self, toxic: Toxic) -> None:
+        stage = self._find(toxic)
+        if stage is not None:
+            stage.interrupt()
+
+    def remove_stage(self, toxic: Toxic) -> None:
+        stage = self._find(toxic)
+        if stage is None:
+            return
+        index = self.stages.index(stage)
+        if toxic.type.name == "timeout":
+            # Toxiproxy's timeout cleanup closes the link, even where toxicity made it a pass-through.
+            self.stages.pop(index)
+            if stage.task is not None:
+                stage.task.cancel()
+            stage.close()
+            return
+        stage.toxic = None
+        stage.removed = True
+        if stage.waiting and not stage.input.items and not stage.input.closed and not stage.held:
+            self.unlink(stage)
+        else:
+            stage.interrupt()
+        if index > 0 and index - 1 < len(self.stages):
+            self.stages[index - 1].interrupt()
+
+    def unlink(self, stage: Stage) -> None:
+        """Drop an idle, removed stage from the chain, joining its neighbours."""
+        index = self.stages.index(stage)
+        self.stages.pop(index)
+        stage.dead = True
+        if stage.task is not None and stage.task is not asyncio.current_task():
+            stage.task.cancel()
+        if index == 0:
+            self._set_head(stage.output)
+        else:
+            prev = self.stages[index - 1]
+            prev.output = stage.output
+            prev.rewired()
+        if not self.stages and self.tail is not None:
+            _wake(self.tail.getter)  # an idle writer re-checks and hands over to the fast path
+
+
+class Connection:
+    """A client connection and its upstream connection, joined by two links."""
+
+    def __init__(self, proxy: Proxy, client: asyncio.Transport) -> None:
+        self.proxy = proxy
+        self.loop: asyncio.AbstractEventLoop = proxy.loop
+        self.client = client
+        self.server: asyncio.Transport | None = None
+        self.up = Link(self, upstream=True)
+        self.down = Link(self, upstream=False)
+        self.up.other, self.down.other = self.down, self.up
+        self.lost = 0
+        self.closed = False
+
+    def connected(self, server: asyncio.Transport) -> None:
+        """The upstream is dialled: wire the links and attach the proxy's current toxics."""
+        self.server = server
+        self.up.source = self.down.dest = self.client
+        self.up.dest = self.down.source = server
+        for link in (self.up, self.down):
+            chain = self.proxy.toxics.chain(link.upstream)
+            if any(t.type.name == "reset_peer" for t in chain):
+                # Toxiproxy sets SO_LINGER 0 on the link's source only for a reset_peer present at accept time.
+                set_linger_zero(link.source)
+            for toxic in chain:
+                link.add_stage(toxic)
+        self.client.resume_reading()
+
+    def transport_lost(self, transport: asyncio.BaseTransport) -> None:
+        self.lost += 1
+        if self.server is None:
+            self.close()
+            return
+        (self.up if transport is self.client else self.down).feed_eof()
+        if self.lost >= 2:
+            self.close()
+
+    def close(self) -> None:
+        """Close both sockets now (proxy disabled, deleted or moved)."""
+        if not self.closed:
+            self.closed = True
+            self.proxy.connection_closed(self)
+        for link in (self.up, self.down):
+            link.done = link.eof = True
+            for stage in link.stages:
+                stage.dead = True
+                if stage.task is not None:
+                    stage.task.cancel()
+            if link.writer is not None:
+                link.writer.cancel()
+        self.client.close()
+        if self.server is not None:
+            self.server.close()
+
+    def link(self, upstream: bool) -> Link:
+        return self.up if upstream else self.down
+
+
+def set_linger_zero(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class ClientSide(asyncio.Protocol):
+    """The protocol of an accepted client socket; it dials the upstream on connect."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.conn: Connection | None = None
+        self.link: Link | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        self.conn = Connection(self.proxy, transport)
+        self.link = self.conn.up
+        self.proxy.connection_opened(self.conn)
+
+    def data_received(self, data: bytes) -> None:
+        link = self.link
+        assert link is not None
+        if link.head is None:
+            link.bytes += len(data)
+            link.dest.write(data)
+        else:
+            link.feed(data)
+
+    def eof_received(self) -> bool:
+        assert self.link is not None
+        self.link.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        assert self.conn is not None
+        self.conn.transport_lost(self.conn.client)
+
+    def pause_writing(self) -> None:
+        assert self.conn is not None
+        self.conn.down.dest_pause()
+
+    def resume_writing(self) -> None:
+        assert self.conn is not None
+        self.conn.down.dest_resume()
+
+
+class ServerSide(asyncio.Protocol):
+    """The protocol of the proxy's connection to the upstream."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.link = conn.down
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        link = self.link
+        if link.head is None:
+            link.bytes += len(data)
+            link.dest.write(data)
+        else:
+            link.feed(data)
+
+    def eof_received(self) -> bool:
+        self.link.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        assert self.transport is not None
+        self.conn.transport_lost(self.transport)
+
+    def pause_writing(self) -> None:
+        self.conn.up.dest_pause()
+
+    def resume_writing(self) -> None:
+        self.conn.up.dest_resume()
