@@ -31,6 +31,7 @@ REGISTRY_HOOKS = (
 BUILTINS: tuple[str, ...] = (
     "chaoskit.faults.noop",
     "chaoskit.faults.process",
+    "chaoskit.load.plugin",
     "chaoskit.probes.builtin",
     "chaoskit.report.builtin",
 )
