@@ -1,0 +1,72 @@
+"""``chaoskit proxy``: run the embedded Toxiproxy-compatible server standalone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import sys
+
+import click
+
+from chaoskit.proxy.server import ConfigError, ProxyServer
+
+
+@click.group("proxy")
+def proxy() -> None:
+    """Run the Toxiproxy-compatible proxy server."""
+
+
+@proxy.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option("--port", default=8474, show_default=True, type=click.IntRange(0, 65535), help="API port.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON array of proxies to create at start, as Toxiproxy's -config (and POST /populate).",
+)
+@click.option("--metrics", is_flag=True, help="Serve GET /metrics (Toxiproxy's -proxy-metrics).")
+def serve(host: str, port: int, config: str | None, metrics: bool) -> None:
+    """Serve the Toxiproxy v2 HTTP API until SIGINT or SIGTERM."""
+    try:
+        code = asyncio.run(_serve(host, port, config, metrics))
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+async def _serve(host: str, port: int, config: str | None, metrics: bool) -> int:
+    server = ProxyServer(host, port, metrics=metrics)
+    try:
+        await server.start()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (is another Toxiproxy or chaoskit proxy running?)"
+        click.echo(f"error: cannot listen on {host}:{port}: {reason}", err=True)
+        return 1
+    try:
+        if config is not None:
+            proxies = await server.load_config(config)
+            for p in proxies:
+                state = "" if p.enabled else " (disabled)"
+                click.echo(f"proxy {p.name}: {p.listen} -> {p.upstream}{state}", err=True)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        await server.close()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    click.echo(f"chaoskit proxy: Toxiproxy API on {server.url}", err=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+    click.echo("chaoskit proxy: stopped", err=True)
+    return 0
