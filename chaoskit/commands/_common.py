@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from chaoskit.errors import ExperimentError, PluginError
-from chaoskit.experiment.model import Experiment
-from chaoskit.plugins import Plugins, plugin_manager
+
+if TYPE_CHECKING:
+    from chaoskit.experiment.model import Experiment
+    from chaoskit.plugins import Plugins
+
+# The model (pydantic) and the plugin manager (pluggy, every built-in kind) are imported where they are used,
+# so ``chaoskit <command> --help`` and commands that never load an experiment stay cheap.
 
 EXIT_INVALID = 2
 
@@ -23,6 +29,8 @@ state_dir_option = click.option(
 
 
 def plugins_or_exit() -> Plugins:
+    from chaoskit.plugins import plugin_manager
+
     try:
         return plugin_manager()
     except PluginError as exc:
