@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.plugins import hookimpl
 from chaoskit.registry import Registry, ReporterKind
-from chaoskit.report.text import render_text
-from chaoskit.runner.result import RunResult
+
+if TYPE_CHECKING:  # registering must stay cheap: validate never renders a result
+    from chaoskit.runner.result import RunResult
 
 
 def _json(result: RunResult, events: list[dict[str, Any]]) -> str:
@@ -16,6 +17,8 @@ def _json(result: RunResult, events: list[dict[str, Any]]) -> str:
 
 
 def _text(result: RunResult, events: list[dict[str, Any]]) -> str:
+    from chaoskit.report.text import render_text
+
     return render_text(result) + "\n"
 
 
