@@ -108,8 +108,8 @@ class CommandProbe(Probe):
                 env=self.env,
                 start_new_session=True,
             )
-        except OSError as exc:
-            reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
+        except (OSError, ValueError) as exc:
+            reason = "not found" if isinstance(exc, FileNotFoundError) else getattr(exc, "strerror", None) or str(exc)
             return Observation(False, time.perf_counter() - started, f"cannot run {self.argv[0]!r}: {reason}")
         try:
             async with asyncio.timeout(self.timeout):

@@ -8,7 +8,6 @@ unless ``verify: false``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -212,9 +211,7 @@ class HttpProbe(Probe):
             await writer.drain()
             return await _read_response(reader, self.method)
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            writer.close()  # not awaited: a peer slow to close must not turn a full answer into a timeout
 
     def _request_bytes(self) -> bytes:
         head = {
