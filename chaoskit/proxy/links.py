@@ -457,6 +457,7 @@ class Connection:
             for toxic in chain:
                 link.add_stage(toxic)
         self.client.resume_reading()
+        server.resume_reading()
 
     def transport_lost(self, transport: asyncio.BaseTransport) -> None:
         self.lost += 1
@@ -547,6 +548,7 @@ class ServerSide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.pause_reading()  # until Connection.connected() has wired the links
 
     def data_received(self, data: bytes) -> None:
         link = self.link
