@@ -67,6 +67,7 @@ class LoadChild:
         self.env: Any = None
         self.runner: Any = None
         self._stopping = False
+        self._quitting = False
         self._orphaned = False
         self._done: Any = None
         self._tempdir: str | None = None
@@ -261,6 +262,7 @@ class LoadChild:
                 else:
                     # Workers send each window as it closes: wait for the last one before quitting them.
                     gevent.sleep(self.config.width + self.config.grace + 0.2)
+                    self._quitting = True
                     self._emit_slots(time.time(), final=True)
                 self.runner.quit()
         finally:
@@ -329,9 +331,10 @@ class LoadChild:
     def _master_loop(self) -> None:
         import gevent
 
-        while not self._stopping:
+        # Runs on while shutdown waits for the workers' last windows, so slots keep going out on time.
+        while not self._quitting:
             gevent.sleep(0.02)
-            if self._stopping:
+            if self._quitting:
                 return
             self._configure_workers()
             self._emit_slots(time.time())

@@ -132,9 +132,10 @@ class LocustLoad(LoadGenerator):
             if self.plan.schedule is not None:
                 follower = asyncio.create_task(self._follow_schedule(self.plan.schedule))
             deadline = time.monotonic() + self.plan.child.max_duration
+            stop_sent = False
             while self._live:
-                if time.monotonic() > deadline and not self._stopping:
-                    self._stopping = True
+                if (self._stopping or time.monotonic() > deadline) and not stop_sent:
+                    self._stopping = stop_sent = True
                     await self._send_all(ChildCommand(Command.STOP))
                 event = await self._next_event()
                 if event is not None:
@@ -241,8 +242,10 @@ class LocustLoad(LoadGenerator):
     async def _next_event(self) -> tuple[int, dict[str, Any] | Exception | None] | None:
         deadline = self.merger.next_deadline()
         timeout = None if deadline is None else max(deadline - time.time(), 0.0) + 0.001
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races with an event.
         try:
-            return await asyncio.wait_for(self._events.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._events.get()
         except TimeoutError:
             return None
 
@@ -264,6 +267,10 @@ class LocustLoad(LoadGenerator):
             self.hellos[index] = message
         elif kind == MessageType.ERROR:
             raise LoadError(f"{child.name}: {message.get('message')}", child=index, log=child.tail())
+        elif kind == MessageType.STOPPED and not self._stopping:
+            if message.get("reason") != "max_duration":
+                raise LoadError(f"{child.name} stopped on its own ({message.get('reason')})", child=index)
+            self._stopping = True  # the children's own bound: the load ends, the other children follow
 
     def _note_delivery(self, window: Window) -> None:
         self.delivery_lags.append(time.time() - window.end)
