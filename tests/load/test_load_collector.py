@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +30,7 @@ def test_bucket_key_is_the_histogram_key(seconds: float) -> None:
 
 
 def test_collector_imports_nothing_but_the_standard_library() -> None:
-    source = open(collector.__file__).read()
+    source = Path(collector.__file__).read_text()
     top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert all("chaoskit" not in line and "locust" not in line and "gevent" not in line for line in top_level)
 

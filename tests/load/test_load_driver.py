@@ -136,7 +136,7 @@ def test_a_broken_locustfile_is_a_load_error_with_its_message(tmp_path: Path) ->
 
 def test_an_unknown_user_class_is_named(locustfile: Path, target: Target) -> None:
     load = LocustLoad(LoadPlan(config(locustfile=str(locustfile), user_classes=("Ghost",), host=target.url)))
-    with pytest.raises(LoadError, match="no User class Ghost .*Shopper"):
+    with pytest.raises(LoadError, match=r"no User class Ghost .*Shopper"):
         asyncio.run(drive(load, 0.1))
 
 
