@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -101,6 +102,7 @@ class Runner:
             hook=plugins.hook,
         )
         self.state = _State()
+        self._probes: list[Probe] = []
         self._outcome: tuple[Outcome, str] | None = None
 
     # ------------------------------------------------------------------------------------------------ events
@@ -216,7 +218,10 @@ class Runner:
 
             proxies = await open_proxies(exp)
             self.ctx.services["proxy"] = proxies
+        if str(self.base_dir) not in sys.path:  # python probes import modules beside the experiment
+            sys.path.insert(0, str(self.base_dir))
         probes = [(spec.name, self.ctx.registry.probes[spec.type].create(spec), spec.every) for spec in exp.probes]
+        self._probes = [probe for _, probe, _ in probes]
         load = None
         if exp.load is not None:
             load = self.ctx.registry.load_generators[exp.load.generator].create(exp, self.ctx)
@@ -387,6 +392,9 @@ class Runner:
             for task in evidence:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            for probe in self._probes:
+                with contextlib.suppress(Exception):
+                    await probe.close()
             if load is not None:
                 with contextlib.suppress(Exception):
                     await load.stop()
