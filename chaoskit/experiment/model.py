@@ -415,12 +415,12 @@ def experiment_model(faults: list[type[FaultSpec]], probes: list[type[ProbeSpec]
             return kinds[0]
         return Annotated[Union[tuple(kinds)], Field(discriminator="type")]  # noqa: UP007
 
-    model: type[Experiment] = create_model(
-        "Experiment",
-        __base__=Experiment,
-        faults=(list[union(faults, FaultSpec)], Field(default_factory=list)),  # type: ignore[misc]
-        probes=(list[union(probes, ProbeSpec)], Field(default_factory=list)),  # type: ignore[misc]
-    )
+    # Built at run time from plugin kinds, so no static type can describe the fields.
+    fields: dict[str, Any] = {
+        "faults": (list[union(faults, FaultSpec)], Field(default_factory=list)),  # type: ignore[misc]
+        "probes": (list[union(probes, ProbeSpec)], Field(default_factory=list)),  # type: ignore[misc]
+    }
+    model: type[Experiment] = create_model("Experiment", __base__=Experiment, **fields)
     return model
 
 
