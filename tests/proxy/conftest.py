@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -57,10 +58,8 @@ class EchoServer:
         self.sock.close()
         with self._lock:
             for conn in self.conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.close()
-                except OSError:
-                    pass
 
 
 @dataclass
@@ -83,7 +82,13 @@ class Api:
         self.port = int(port)
 
     def __call__(
-        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:

@@ -29,8 +29,10 @@ def test_unknown_path_is_a_plain_404_without_request_id(api: Api) -> None:
         assert "x-toxiproxy-request-id" not in reply.headers
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", "/proxies/x"), ("GET", "/populate"), ("HEAD", "/version"),
-                                               ("DELETE", "/proxies"), ("GET", "/reset")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/proxies/x"), ("GET", "/populate"), ("HEAD", "/version"), ("DELETE", "/proxies"), ("GET", "/reset")],
+)
 def test_wrong_method_is_an_empty_405(api: Api, method: str, path: str) -> None:
     reply = api(method, path)
     assert reply.status == 405

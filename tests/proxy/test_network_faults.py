@@ -33,8 +33,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _experiment(registry: Registry, faults: list[dict[str, Any]], proxies: list[dict[str, Any]],
-                url: str | None = None) -> Experiment:
+def _experiment(
+    registry: Registry, faults: list[dict[str, Any]], proxies: list[dict[str, Any]], url: str | None = None
+) -> Experiment:
     model = experiment_model([k.spec for k in registry.faults.values()], [k.spec for k in registry.probes.values()])
     doc: dict[str, Any] = {"version": 1, "title": "t", "proxies": proxies, "faults": faults}
     if url:
@@ -43,8 +44,14 @@ def _experiment(registry: Registry, faults: list[dict[str, Any]], proxies: list[
 
 
 def _latency(name: str = "slow", proxy: str = "store", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": "network.latency", "target": {"proxy": proxy}, "duration": "1s",
-            "params": {"latency": "150ms"}, **extra}
+    return {
+        "name": name,
+        "type": "network.latency",
+        "target": {"proxy": proxy},
+        "duration": "1s",
+        "params": {"latency": "150ms"},
+        **extra,
+    }
 
 
 def _faults(registry: Registry, exp: Experiment, runtime: ProxyRuntime | None) -> list[Fault]:
@@ -67,12 +74,21 @@ def _round_trip(listen: str) -> float:
 
 
 def test_params_take_human_units_and_become_integer_attributes(registry: Registry) -> None:
-    exp = _experiment(registry, [
-        _latency(params={"latency": "200ms", "jitter": "20ms"}, direction="both", toxicity="50%"),
-        {"name": "cut", "type": "network.slicer", "target": {"proxy": "store"}, "duration": "1s",
-         "params": {"average_size": 10, "size_variation": 2, "delay": "1ms"}},
-        {"name": "off", "type": "network.down", "target": {"proxy": "store"}, "duration": "1s"},
-    ], [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}])
+    exp = _experiment(
+        registry,
+        [
+            _latency(params={"latency": "200ms", "jitter": "20ms"}, direction="both", toxicity="50%"),
+            {
+                "name": "cut",
+                "type": "network.slicer",
+                "target": {"proxy": "store"},
+                "duration": "1s",
+                "params": {"average_size": 10, "size_variation": 2, "delay": "1ms"},
+            },
+            {"name": "off", "type": "network.down", "target": {"proxy": "store"}, "duration": "1s"},
+        ],
+        [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}],
+    )
     latency, slicer, _ = exp.faults
     assert latency.attributes() == {"latency": 200, "jitter": 20}  # type: ignore[attr-defined]
     assert latency.toxicity == 0.5  # type: ignore[attr-defined]
@@ -81,31 +97,41 @@ def test_params_take_human_units_and_become_integer_attributes(registry: Registr
 
     plans = toxic_plans(latency)  # type: ignore[arg-type]
     assert [(p.name, p.stream) for p in plans] == [
-        ("chaoskit-slow-upstream", "upstream"), ("chaoskit-slow-downstream", "downstream")]
+        ("chaoskit-slow-upstream", "upstream"),
+        ("chaoskit-slow-downstream", "downstream"),
+    ]
 
 
-@pytest.mark.parametrize("bad", [
-    {"type": "network.slicer", "params": {"average_size": 2, "size_variation": 3}},
-    {"type": "network.bandwidth", "params": {"rate": -1}},
-    {"type": "network.latency", "params": {"latency": "soon"}},
-    {"type": "network.latency", "params": {"latency": "1s"}, "direction": "sideways"},
-    {"type": "network.limit_data", "params": {"bytes": 1, "extra": 2}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "network.slicer", "params": {"average_size": 2, "size_variation": 3}},
+        {"type": "network.bandwidth", "params": {"rate": -1}},
+        {"type": "network.latency", "params": {"latency": "soon"}},
+        {"type": "network.latency", "params": {"latency": "1s"}, "direction": "sideways"},
+        {"type": "network.limit_data", "params": {"bytes": 1, "extra": 2}},
+    ],
+)
 def test_bad_params_are_refused(registry: Registry, bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         _experiment(registry, [{"name": "f", "target": {"proxy": "p"}, "duration": "1s", **bad}], [])
 
 
 def test_an_undeclared_proxy_is_a_problem_with_a_hint(registry: Registry) -> None:
-    exp = _experiment(registry, [_latency(proxy="stroe")],
-                      [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}])
+    exp = _experiment(
+        registry,
+        [_latency(proxy="stroe")],
+        [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}],
+    )
     assert exp.faults[0].problems(exp) == [
-        (("target", "proxy"), "no proxy named 'stroe' is declared in proxies:", "did you mean 'store'?")]
+        (("target", "proxy"), "no proxy named 'stroe' is declared in proxies:", "did you mean 'store'?")
+    ]
 
 
 def test_create_without_the_proxy_service_is_a_clear_fault_error(registry: Registry) -> None:
-    exp = _experiment(registry, [_latency()],
-                      [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}])
+    exp = _experiment(
+        registry, [_latency()], [{"name": "store", "listen": "127.0.0.1:7002", "upstream": "127.0.0.1:7001"}]
+    )
     with pytest.raises(FaultError, match="no proxy API was opened"):
         _faults(registry, exp, None)
 
@@ -221,11 +247,14 @@ def test_down_fault_disables_and_enables_the_proxy(registry: Registry, echo: Ech
     assert _lifecycle(registry, doc, echo, check)["enabled"] is True
 
 
-@pytest.mark.parametrize(("kind", "params"), [
-    ("network.timeout", {"timeout": "0ms"}),
-    ("network.limit_data", {"bytes": 0}),
-    ("network.reset_peer", {"timeout": "0ms"}),
-])
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("network.timeout", {"timeout": "0ms"}),
+        ("network.limit_data", {"bytes": 0}),
+        ("network.reset_peer", {"timeout": "0ms"}),
+    ],
+)
 def test_stream_breaking_faults(registry: Registry, echo: EchoServer, kind: str, params: dict[str, Any]) -> None:
     def check(listen: str, active: bool) -> None:
         with connect(listen, timeout=2) as sock:
@@ -236,8 +265,14 @@ def test_stream_breaking_faults(registry: Registry, echo: EchoServer, kind: str,
                 data = b""
         assert (data == b"") if active else (data == b"x")
 
-    doc = {"name": "cut", "type": kind, "target": {"proxy": "store"}, "duration": "1s", "params": params,
-           "direction": "upstream"}
+    doc = {
+        "name": "cut",
+        "type": kind,
+        "target": {"proxy": "store"},
+        "duration": "1s",
+        "params": params,
+        "direction": "upstream",
+    }
     _lifecycle(registry, doc, echo, check)
 
 
@@ -250,15 +285,26 @@ def test_bandwidth_fault(registry: Registry, echo: EchoServer) -> None:
             took = time.perf_counter() - start
         assert (took >= 0.25) if active else (took < 0.25)
 
-    doc = {"name": "thin", "type": "network.bandwidth", "target": {"proxy": "store"}, "duration": "1s",
-           "params": {"rate": 100}, "direction": "both"}
+    doc = {
+        "name": "thin",
+        "type": "network.bandwidth",
+        "target": {"proxy": "store"},
+        "duration": "1s",
+        "params": {"rate": 100},
+        "direction": "both",
+    }
     _lifecycle(registry, doc, echo, check)
 
 
 def test_restore_of_a_dead_embedded_api_is_a_verified_no_op(registry: Registry) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    undo = {"kind": "network.latency", "url": url, "proxy": "store", "toxics": ["chaoskit-slow-downstream"],
-            "embedded": True}
+    undo = {
+        "kind": "network.latency",
+        "url": url,
+        "proxy": "store",
+        "toxics": ["chaoskit-slow-downstream"],
+        "embedded": True,
+    }
     fault = registry.faults["network.latency"].restore(undo)
     asyncio.run(fault.revert())
     asyncio.run(fault.verify_reverted())
@@ -281,15 +327,17 @@ def test_inject_takes_over_a_leftover_toxic_of_the_same_name(
     registry: Registry, server: ServerThread, echo: EchoServer
 ) -> None:
     listen = f"127.0.0.1:{_free_port()}"
-    exp = _experiment(registry, [_latency()], [{"name": "store", "listen": listen, "upstream": echo.addr}],
-                      url=server.url)
+    exp = _experiment(
+        registry, [_latency()], [{"name": "store", "listen": listen, "upstream": echo.addr}], url=server.url
+    )
 
     async def main() -> None:
         runtime = await open_proxies(exp)
         try:
             client = runtime.client
-            await asyncio.to_thread(client.add_toxic, "store", "latency", name="chaoskit-slow-downstream",
-                                    attributes={"latency": 1})
+            await asyncio.to_thread(
+                client.add_toxic, "store", "latency", name="chaoskit-slow-downstream", attributes={"latency": 1}
+            )
             (fault,) = _faults(registry, exp, runtime)
             await fault.inject()
             toxic = await asyncio.to_thread(client.toxic, "store", "chaoskit-slow-downstream")

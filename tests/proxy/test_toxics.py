@@ -40,8 +40,9 @@ def proxy(api: Api, echo: EchoServer) -> str:
     return str(api.proxy("p", echo.addr)["listen"])
 
 
-def _toxic(api: Api, kind: str, name: str | None = None, stream: str = "downstream", toxicity: float = 1.0,
-           **attributes: int) -> None:
+def _toxic(
+    api: Api, kind: str, name: str | None = None, stream: str = "downstream", toxicity: float = 1.0, **attributes: int
+) -> None:
     body = {"type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
     if name:
         body["name"] = name

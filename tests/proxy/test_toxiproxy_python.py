@@ -78,9 +78,8 @@ def test_disable_enable_and_down(client: object, echo: EchoServer) -> None:
         connect(proxy.listen, timeout=1).close()
     proxy.enable()
     assert client.get_proxy("db").enabled is True  # type: ignore[attr-defined]
-    with proxy.down():
-        with pytest.raises(ConnectionRefusedError):
-            connect(proxy.listen, timeout=1).close()
+    with proxy.down(), pytest.raises(ConnectionRefusedError):
+        connect(proxy.listen, timeout=1).close()
     with connect(proxy.listen) as sock:
         sock.sendall(b"up")
         assert recv_exactly(sock, 2) == b"up"
@@ -88,8 +87,10 @@ def test_disable_enable_and_down(client: object, echo: EchoServer) -> None:
 
 def test_reset_populate_destroy_all(client: object, echo: EchoServer) -> None:
     created = client.populate(  # type: ignore[attr-defined]
-        [{"name": "a", "upstream": echo.addr, "listen": "127.0.0.1:0"},
-         {"name": "b", "upstream": echo.addr, "listen": "127.0.0.1:0", "enabled": False}]
+        [
+            {"name": "a", "upstream": echo.addr, "listen": "127.0.0.1:0"},
+            {"name": "b", "upstream": echo.addr, "listen": "127.0.0.1:0", "enabled": False},
+        ]
     )
     assert [p.name for p in created] == ["a", "b"]
     proxy = client.get_proxy("a")  # type: ignore[attr-defined]
