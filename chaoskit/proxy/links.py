@@ -16,6 +16,7 @@ idle, and a link with no stage left goes back to the fast path.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 from collections import deque
@@ -227,6 +228,7 @@ class Link:
         self.upstream = upstream
         self.source: asyncio.Transport = None  # type: ignore[assignment]  # set by Connection.connected
         self.dest: asyncio.Transport = None  # type: ignore[assignment]
+        self.dest_fd = -1
         self.other: Link = None  # type: ignore[assignment]
         self.stages: list[Stage] = []
         self.head: Pipe | None = None  # None: the fast path
@@ -449,6 +451,8 @@ class Connection:
         self.server = server
         self.up.source = self.down.dest = self.client
         self.up.dest = self.down.source = server
+        self.up.dest_fd = server.get_extra_info("socket").fileno()
+        self.down.dest_fd = self.client.get_extra_info("socket").fileno()
         for link in (self.up, self.down):
             chain = self.proxy.toxics.chain(link.upstream)
             if any(t.type.name == "reset_peer" for t in chain):
@@ -495,13 +499,52 @@ def set_linger_zero(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-class ClientSide(asyncio.Protocol):
+class _Side(asyncio.BufferedProtocol):
+    """Reads into the proxy's shared buffer and relays it (fast path) or feeds the link's pipeline.
+
+    One buffer serves every connection of the event loop: ``buffer_updated`` consumes it before returning. On
+    the fast path the bytes go straight to the destination socket while its transport has nothing buffered, so
+    nothing is allocated or copied in Python unless the socket is full.
+    """
+
+    link: Link
+    buffer: memoryview
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        link = self.link
+        if link.head is not None:
+            link.feed(bytes(self.buffer[:nbytes]))
+            return
+        link.bytes += nbytes
+        dest = link.dest
+        if dest.is_closing():
+            return
+        sent = 0
+        if not dest.get_write_buffer_size():
+            try:
+                sent = os.write(link.dest_fd, self.buffer[:nbytes])
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                pass  # the transport meets the same error on its next write and closes itself
+        if sent < nbytes:
+            dest.write(bytes(self.buffer[sent:nbytes]))
+
+    def eof_received(self) -> bool:
+        self.link.feed_eof()
+        return True
+
+
+class ClientSide(_Side):
     """The protocol of an accepted client socket; it dials the upstream on connect."""
 
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
+        self.buffer = proxy.buffer
         self.conn: Connection | None = None
-        self.link: Link | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -509,20 +552,6 @@ class ClientSide(asyncio.Protocol):
         self.conn = Connection(self.proxy, transport)
         self.link = self.conn.up
         self.proxy.connection_opened(self.conn)
-
-    def data_received(self, data: bytes) -> None:
-        link = self.link
-        assert link is not None
-        if link.head is None:
-            link.bytes += len(data)
-            link.dest.write(data)
-        else:
-            link.feed(data)
-
-    def eof_received(self) -> bool:
-        assert self.link is not None
-        self.link.feed_eof()
-        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         assert self.conn is not None
@@ -537,30 +566,19 @@ class ClientSide(asyncio.Protocol):
         self.conn.down.dest_resume()
 
 
-class ServerSide(asyncio.Protocol):
+class ServerSide(_Side):
     """The protocol of the proxy's connection to the upstream."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.link = conn.down
+        self.buffer = conn.proxy.buffer
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.pause_reading()  # until Connection.connected() has wired the links
-
-    def data_received(self, data: bytes) -> None:
-        link = self.link
-        if link.head is None:
-            link.bytes += len(data)
-            link.dest.write(data)
-        else:
-            link.feed(data)
-
-    def eof_received(self) -> bool:
-        self.link.feed_eof()
-        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         assert self.transport is not None

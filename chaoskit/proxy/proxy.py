@@ -16,6 +16,7 @@ from chaoskit.proxy.links import ClientSide, Connection, ServerSide
 from chaoskit.proxy.toxics import Toxic, float32
 
 DIAL_TIMEOUT = 30.0
+READ_BUFFER = 256 * 1024  # one read of the fast path; shared by all connections of a proxy
 
 
 @dataclass
@@ -98,6 +99,7 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._dials: set[asyncio.Task[None]] = set()
         self.received = {"upstream": 0, "downstream": 0}
+        self.buffer = memoryview(bytearray(READ_BUFFER))
 
     def to_json(self) -> dict[str, Any]:
         return {
