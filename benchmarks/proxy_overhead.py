@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proxy_common import HOST, percentile, proxy_server, upstream  # noqa: E402
+from proxy_common import HOST, percentile, proxy_server, upstream
 
-from chaoskit.proxy.client import ToxiproxyClient  # noqa: E402
+from chaoskit.proxy.client import ToxiproxyClient
 
 TIME_LIMIT = 30.0  # seconds per measurement, whatever the counts
 
