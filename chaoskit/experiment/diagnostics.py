@@ -9,6 +9,7 @@ the message for a person: "unknown key 'jiter' (did you mean 'jitter'?)", never 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -79,7 +80,7 @@ def render_path(path: Iterable[str | int]) -> str:
         elif _IDENTIFIER.match(part):
             out += f".{part}" if out else part
         else:
-            out += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
     return out
 
 
@@ -332,13 +333,16 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         discriminator, tags = union_tags(step.here)
         discriminator = discriminator or str(ctx.get("discriminator", "type")).strip("'")
-        choices = list(tags) or re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        choices = sorted(tags) or sorted(re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))))
         noun = _noun(path, discriminator)
         if kind == "union_tag_not_found":
             hint = f"one of: {', '.join(choices)}" if choices else None
             return path, f"missing required key {discriminator!r}", hint, False
-        tag = str(ctx.get("tag", ""))
-        return [*path, discriminator], f"unknown {noun} {tag!r}", choice_hint(tag, choices, "known"), False
+        given = value.get(discriminator) if isinstance(value, Mapping) else ctx.get("tag")
+        if not isinstance(given, str):
+            hint = f"one of: {', '.join(choices)}" if choices else None
+            return [*path, discriminator], f"expected the {noun} as a string, got {show(given)}", hint, False
+        return [*path, discriminator], f"unknown {noun} {given!r}", choice_hint(given, choices, "known"), False
     if kind == "literal_error":
         choices = _literal_choices(ctx)
         if tuple(path) == ("version",):
@@ -353,6 +357,8 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
         hint = None
         if kind == "string_type" and isinstance(value, int | float | bool):
             hint = "put the value in quotes to make it a string"
+        elif kind == "list_type" and isinstance(value, str):
+            hint = "write a list: [a, b, c], or one '- item' per line"
         return path, f"expected {expected}, got {show(value)}", hint, False
     if kind in _BOUNDS:
         return path, f"{_BOUNDS[kind].format(**ctx)}, got {show(value)}", None, False
@@ -439,7 +445,7 @@ def cross_checks(
             else:
                 listening[listen] = str(item.get("name"))
     out.extend(_check_load(data, smap, registry))
-    probe_names = [str(item.get("name")) for _, item in _items(data, ("probes",))]
+    probe_names = [item["name"] for _, item in _items(data, ("probes",)) if isinstance(item.get("name"), str)]
     for i, item in _items(data, ("slos",)):
         src = item.get("source")
         if isinstance(src, str) and src != "load" and src not in probe_names:

@@ -27,6 +27,18 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def _shown(value: object) -> str:
+    """A short rendering of a bad input for messages: never a whole nested structure."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_duration(value: object) -> float:
     """``"250ms"``, ``"5s"``, ``"2m"``, ``"1h"`` or a bare number of seconds -> seconds (float, >= 0)."""
     if isinstance(value, bool):
@@ -36,17 +48,29 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
     else:
-        raise ValueError(f"expected a duration such as 500ms, 5s or 2m, got {value!r}")
+        raise ValueError(f"expected a duration such as 500ms, 5s or 2m, got {_shown(value)}")
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise ValueError(f"a duration must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"a duration must be a finite number >= 0, got {_shown(value)}")
     return seconds
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest exact spelling of a duration, for schema defaults and reports."""
-    if seconds and seconds < 1:
-        return f"{round(seconds * 1000, 3):g}ms"
-    return f"{seconds:g}s"
+    """A short spelling of a duration that :func:`parse_duration` reads back as exactly ``seconds``."""
+    if 0 < seconds < 1:
+        millis = _plain_number(seconds * 1000) + "ms"
+        if parse_duration(millis) == seconds:
+            return millis
+    return _plain_number(seconds) + "s"
+
+
+def _plain_number(value: float) -> str:
+    """The shortest text that reads back as ``value``, without an exponent (durations do not take one)."""
+    text = repr(value)
+    if "e" in text or "E" in text:
+        from decimal import Decimal
+
+        text = format(Decimal(text), "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def parse_fraction(value: object) -> float:
@@ -58,9 +82,9 @@ def parse_fraction(value: object) -> float:
     elif isinstance(value, int | float):
         fraction = float(value)
     else:
-        raise ValueError(f"expected a percentage such as 99.9%, got {value!r}")
+        raise ValueError(f"expected a percentage such as 99.9%, got {_shown(value)}")
     if not 0 <= fraction <= 1:
-        raise ValueError(f"a percentage must lie between 0% and 100%, got {value!r}")
+        raise ValueError(f"a percentage must lie between 0% and 100%, got {_shown(value)}")
     return fraction
 
 
@@ -73,9 +97,9 @@ def parse_rate(value: object) -> float:
     elif isinstance(value, str) and (m := _RATE_RE.match(value)):
         rate = float(m.group(1)) / (1.0 if m.group(2) == "s" else 60.0)
     else:
-        raise ValueError(f"expected a rate such as 200/s or 600/m, got {value!r}")
+        raise ValueError(f"expected a rate such as 200/s or 600/m, got {_shown(value)}")
     if rate < 0 or rate != rate or rate == float("inf"):
-        raise ValueError(f"a rate must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"a rate must be a finite number >= 0, got {_shown(value)}")
     return rate
 
 
@@ -101,7 +125,7 @@ def objective_parser(parse_value: Callable[[object], float], example: str) -> Ca
         if isinstance(value, Objective):
             return value
         if not isinstance(value, str) or not (m := _OBJECTIVE_RE.match(value)):
-            raise ValueError(f"expected a comparison such as {example!r}, got {value!r}")
+            raise ValueError(f"expected a comparison such as {example!r}, got {_shown(value)}")
         return Objective(m.group(1), parse_value(m.group(2)), f"{m.group(1)} {m.group(2)}")
 
     return parse

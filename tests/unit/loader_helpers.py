@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
@@ -140,5 +139,20 @@ rollbacks:
 """
 
 
-def as_env(**values: str) -> Mapping[str, str]:
-    return values
+# One of each mistake a user makes: a wrong type, a misspelt top-level key, a missing required key, a
+# misspelt fault type, a bad duration.
+FIVE_MISTAKES = """\
+version: 1
+title: Five mistakes
+target:
+  processes:
+    - name: api
+      command: python -m targets.shop.api
+phase: {baseline: 5s}
+slos:
+  - {name: p95, sli: latency, percentile: 95}
+faults:
+  - {name: freeze, type: process.stpo, target: {process: api}, duration: 5s}
+guardrails:
+  max_duration: 10 minutes
+"""
