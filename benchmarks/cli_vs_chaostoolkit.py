@@ -105,6 +105,7 @@ CTK_EXPERIMENT = """\
 class Sample:
     wall: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds
     exits: set[int] = field(default_factory=set)
 
 
@@ -174,8 +175,10 @@ def environment(home: Path, exp_dir: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------------- measure
 
 
-def spawn(cmd: list[str], cwd: Path, env: dict[str, str], *, capture: bool = False) -> tuple[float, int, int, str]:
-    """Run ``cmd`` once: (wall seconds, peak RSS KiB, exit code, output if ``capture``)."""
+def spawn(
+    cmd: list[str], cwd: Path, env: dict[str, str], *, capture: bool = False
+) -> tuple[float, float, int, int, str]:
+    """Run ``cmd`` once: (wall seconds, CPU seconds, peak RSS KiB, exit code, output if ``capture``)."""
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -190,7 +193,7 @@ def spawn(cmd: list[str], cwd: Path, env: dict[str, str], *, capture: bool = Fal
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped; keep Popen from waiting again
-    return wall, usage.ru_maxrss, proc.returncode, text
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, text
 
 
 def measure(pairs: list[Pair], rounds: int, cwd: Path, env: dict[str, str]) -> None:
@@ -199,13 +202,14 @@ def measure(pairs: list[Pair], rounds: int, cwd: Path, env: dict[str, str]) -> N
         for pair in pairs:
             for tool in order:
                 cmd = pair.chaoskit if tool == "chaoskit" else pair.ctk
-                wall, rss, code, text = spawn(cmd, cwd, env, capture=rnd == 0)
+                wall, cpu, rss, code, text = spawn(cmd, cwd, env, capture=rnd == 0)
                 if rnd == 0:  # warm-up: not counted, but show what a failing command said
                     if code != 0:
                         print(f"warning: {' '.join(cmd)} exited {code}:\n{text[-2000:]}", file=sys.stderr)
                     continue
                 sample = pair.results[tool]
                 sample.wall.append(wall)
+                sample.cpu.append(cpu)
                 sample.rss_kib.append(rss)
                 sample.exits.add(code)
         if rnd:
@@ -222,20 +226,27 @@ def table(pairs: list[Pair], rounds: int, ctk: str) -> str:
     lines = [
         f"{rounds} interleaved rounds after one warm-up; chaoskit {chaoskit.__version__} vs {ctk}; "
         f"Python {platform.python_version()}; {os.cpu_count()} CPU ({cpu}); {time.strftime('%Y-%m-%d')}.",
-        "Wall time in seconds, median (min-max); peak RSS median in MiB; ratio = chaoskit median / CTK median.",
+        "Wall and CPU (user+system) time in seconds, median (min-max); ratio = chaoskit median / CTK median; "
+        "peak RSS median in MiB.",
         "",
-        "| command (chaoskit / Chaos Toolkit) | chaoskit wall | CTK wall | ratio | goal ≤ 0.5 "
-        "| RSS chaoskit / CTK | exit |",
-        "|---|---|---|---|---|---|---|",
+        "| command (chaoskit / Chaos Toolkit) | chaoskit wall | CTK wall | wall ratio | goal ≤ 0.5 "
+        "| CPU chaoskit / CTK (ratio) | RSS chaoskit / CTK | exit |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    unstable = []
     for pair in pairs:
         ck, ct = pair.results["chaoskit"], pair.results["ctk"]
         ratio = statistics.median(ck.wall) / statistics.median(ct.wall)
+        cpu_ratio = statistics.median(ck.cpu) / statistics.median(ct.cpu)
+        verdict = ("yes" if ratio <= GOAL else "**no**") if pair.goal else "—"
         lines.append(
             f"| `{_short(pair.chaoskit)}` / `{_short(pair.ctk)}` | {_wall(ck)} | {_wall(ct)} | **{ratio:.2f}x** | "
-            f"{('yes' if ratio <= GOAL else '**no**') if pair.goal else '—'} | {_mib(ck)} / {_mib(ct)} | "
-            f"{_exits(ck)} / {_exits(ct)} |"
+            f"{verdict} | {statistics.median(ck.cpu):.3f} / {statistics.median(ct.cpu):.3f} ({cpu_ratio:.2f}x) | "
+            f"{_mib(ck)} / {_mib(ct)} | {_exits(ck)} / {_exits(ct)} |"
         )
+        unstable += [_short(c) for c, r in ((pair.chaoskit, ck), (pair.ctk, ct)) if len(r.exits) > 1]
+    if unstable:
+        lines += ["", f"**Warning:** exit codes changed between rounds for {', '.join(unstable)}; do not trust them."]
     return "\n".join(lines)
 
 
