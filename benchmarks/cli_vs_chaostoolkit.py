@@ -219,13 +219,14 @@ def measure(pairs: list[Pair], rounds: int, cwd: Path, env: dict[str, str]) -> N
 # -------------------------------------------------------------------------------------------------------- report
 
 
-def table(pairs: list[Pair], rounds: int, ctk: str) -> str:
+def table(pairs: list[Pair], rounds: int, ctk: str, load: tuple[float, float]) -> str:
     import chaoskit
 
     cpu = _cpu_model()
     lines = [
         f"{rounds} interleaved rounds after one warm-up; chaoskit {chaoskit.__version__} vs {ctk}; "
-        f"Python {platform.python_version()}; {os.cpu_count()} CPU ({cpu}); {time.strftime('%Y-%m-%d')}.",
+        f"Python {platform.python_version()}; {os.cpu_count()} CPU ({cpu}); {time.strftime('%Y-%m-%d')}; "
+        f"1-min load average {load[0]:.2f} before, {load[1]:.2f} after (other work on the host inflates wall times).",
         "Wall and CPU (user+system) time in seconds, median (min-max); ratio = chaoskit median / CTK median; "
         "peak RSS median in MiB.",
         "",
@@ -325,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         Pair("validate", [ck, "validate", yaml_file], [*ctk, "validate", json_file]),
         Pair("run", [ck, "run", yaml_file], [*ctk, "run", json_file]),
     ]
+    load_before = os.getloadavg()[0]
     measure(pairs, args.rounds, cwd, env)
-    body = table(pairs, args.rounds, ctk_versions())
+    body = table(pairs, args.rounds, ctk_versions(), (load_before, os.getloadavg()[0]))
     print(body)
     if args.write:
         shown = ["--rounds", str(args.rounds)] if args.rounds != 15 else []
