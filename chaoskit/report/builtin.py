@@ -22,7 +22,30 @@ def _text(result: RunResult, events: list[dict[str, Any]]) -> str:
     return render_text(result) + "\n"
 
 
+def _html(result: RunResult, events: list[dict[str, Any]]) -> str:
+    from chaoskit.report.html import render_html
+
+    return render_html(result, events)
+
+
+def _junit(result: RunResult, events: list[dict[str, Any]]) -> str:
+    from chaoskit.report.junit import render_junit
+
+    return render_junit(result)
+
+
+def _markdown(result: RunResult, events: list[dict[str, Any]]) -> str:
+    from chaoskit.report.markdown import render_markdown
+
+    return render_markdown(result)
+
+
 @hookimpl
 def chaoskit_register_reporters(register: Registry) -> None:
     register.add_reporter(ReporterKind("json", ".json", _json, "The RunResult as JSON."))
     register.add_reporter(ReporterKind("text", ".txt", _text, "The verdict table as plain text."))
+    register.add_reporter(ReporterKind(
+        "html", ".html", _html, "One offline HTML file: verdict, timeline charts with fault windows, ledger."))
+    register.add_reporter(ReporterKind(
+        "junit", ".junit.xml", _junit, "JUnit XML: a test case per SLO per phase and per recovery, for CI."))
+    register.add_reporter(ReporterKind("md", ".md", _markdown, "A compact Markdown summary for a pull request."))
