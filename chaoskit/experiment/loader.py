@@ -268,13 +268,8 @@ class _Composer:
         parent.size += node.size
         parent.depth = max(parent.depth, node.depth + 1)
         if parent.size > MAX_VALUES:
-            self.report(
-                node.line,
-                node.column,
-                frame.path,
-                f"the document expands to more than {MAX_VALUES} values",
-                "aliases (*name) are expanded where they are used; use fewer of them",
-            )
+            hint = "aliases (*name) are expanded where they are used; use fewer of them" if self.anchors else None
+            self.report(node.line, node.column, frame.path, f"the document has more than {MAX_VALUES} values", hint)
             raise _Abort
 
     def _merge(self, frame: _Frame) -> None:

@@ -250,7 +250,7 @@ def test_billion_laughs_is_stopped() -> None:
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
     d = one("\n".join(lines) + "\n")
-    assert f"more than {MAX_VALUES} values" in d.message
+    assert f"more than {MAX_VALUES} values" in d.message and d.hint is not None and "aliases" in d.hint
 
 
 def test_recursive_and_undefined_aliases() -> None:
