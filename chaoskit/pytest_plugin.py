@@ -3,6 +3,9 @@
 - Experiment files are collected as test items: ``pytest experiments/`` runs every file matching the
   ``chaoskit_glob`` ini option (default ``experiments/*.yaml *.chaos.yaml``). Each item is marked ``chaoskit``.
 - A failing item says which SLO broke in which phase, with the observed value and the evidence.
+- ``--chaoskit-report-dir DIR`` writes every registered report format of each experiment item into DIR (named
+  after the experiment file), attaches each path to the item as the ``chaoskit_report_<format>`` user property
+  (which pytest's own ``--junitxml`` records), and lists them in the terminal summary.
 - The ``chaoskit`` fixture gives tests the Python API: ``with chaoskit.fault("process.stop", target=...):``.
 """
 
@@ -91,8 +94,12 @@ class ExperimentItem(pytest.Item):
         out = Path(report_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name, reporter in sorted(registry.reporters.items()):
-            path = out / f"{self.path.stem}{reporter.suffix}"
-            path.write_text(reporter.render(result, events), encoding="utf-8")
+            path = (out / f"{self.path.stem}{reporter.suffix}").resolve()
+            try:  # one broken reporter must not hide the others or the verdict
+                path.write_text(reporter.render(result, events), encoding="utf-8")
+            except Exception as exc:
+                self.user_properties.append((f"chaoskit_report_{name}_error", f"{type(exc).__name__}: {exc}"))
+                continue
             self.user_properties.append((f"chaoskit_report_{name}", str(path)))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -102,6 +109,24 @@ class ExperimentItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"chaoskit experiment {self.name}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List every experiment item's reports (read from the reports' user_properties, so xdist works too)."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            written = [(k.removeprefix("chaoskit_report_"), v) for k, v in getattr(report, "user_properties", ())
+                       if str(k).startswith("chaoskit_report_")]
+            if written:
+                lines.append(f"{report.nodeid}:")
+                lines += [f"  {fmt:<12} {where}" for fmt, where in sorted(written)]
+    if lines:
+        terminalreporter.write_sep("-", "chaoskit reports")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def _failure_text(result: Any) -> str:

@@ -22,7 +22,8 @@ _SEVERITY = [Outcome.PASSED, Outcome.INCONCLUSIVE, Outcome.FAILED, Outcome.ERROR
 @click.option("--quiet", "-q", is_flag=True, help="Print only the outcome line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout (no live view).")
 @click.option("--report", "reports", multiple=True, metavar="FORMAT:PATH",
-              help="Also write a report, e.g. --report json:out/result.json (repeatable).")
+              help="Also write a report, e.g. --report html:out/run.html; formats: text, json, html, junit, md "
+                   "and any a plugin adds (repeatable).")
 def run(files: tuple[Path, ...], state_dir: Path, quiet: bool, as_json: bool, reports: tuple[str, ...]) -> None:
     """Run experiment FILES one after the other and print each verdict."""
     plugins = plugins_or_exit()
@@ -72,8 +73,13 @@ def _write_reports(result: RunResult, wanted: list[tuple[str, Path]], plugins: A
 
     events = read_events(result.journal) if result.journal else []
     for fmt, path in wanted:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(plugins.registry.reporters[fmt].render(result, events), encoding="utf-8")
+        try:  # a broken reporter must not cost the run its verdict and exit code
+            text = plugins.registry.reporters[fmt].render(result, events)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except Exception as exc:
+            click.echo(f"report {fmt} to {path} failed: {type(exc).__name__}: {exc}", err=True)
+            continue
         click.echo(f"report: {path}", err=True)
 
 
