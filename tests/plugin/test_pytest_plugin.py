@@ -10,6 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# Every session runs in a subprocess, as a user's would: pytester's in-process runs re-import modules such as
+# `yaml` whose C extension cannot be re-imported, and share the outer session's signal and event-loop state.
+
 pytest_plugins = ["pytester"]
 
 PASSING = """\
@@ -26,20 +29,20 @@ version: 1
 title: a flaky dependency breaks availability
 probes: [{name: flaky, type: python, function: "probe_funcs:flaky", every: 5ms}]
 slos: [{name: availability, sli: success_rate, objective: ">= 99%"}]
-phases: {baseline: 0.8s, recovery: 2s, settle: 0.2s}
-faults: [{name: nothing, type: noop, duration: 1s}]
+phases: {baseline: 1.5s, recovery: 2s, settle: 0.2s}
+faults: [{name: nothing, type: noop, duration: 1.5s}]
 """
 
 PROBES = """\
 import time
 START = time.time()
 
-def ok():
+async def ok():
     return True
 
-def flaky():
+async def flaky():
     # healthy for the baseline, then every other call fails
-    return time.time() - START < 1.0 or int(time.time() * 1000) % 2 == 0
+    return time.time() - START < 2.0 or int(time.time() * 1000) % 2 == 0
 """
 
 
@@ -53,7 +56,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_experiments_are_collected_and_pass(project: pytest.Pytester) -> None:
     project.mkdir("experiments")
     (project.path / "experiments" / "steady.yaml").write_text(PASSING)
-    result = project.runpytest("experiments", "-v")
+    result = project.runpytest_subprocess("experiments", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*experiments/steady.yaml::steady PASSED*"])
 
@@ -61,7 +64,7 @@ def test_experiments_are_collected_and_pass(project: pytest.Pytester) -> None:
 def test_a_failure_names_slo_phase_value_and_evidence(project: pytest.Pytester) -> None:
     project.mkdir("experiments")
     (project.path / "experiments" / "flaky.yaml").write_text(FAILING)
-    result = project.runpytest("experiments")
+    result = project.runpytest_subprocess("experiments")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*FAILED: SLO availability broke during fault nothing*",
@@ -72,7 +75,7 @@ def test_a_failure_names_slo_phase_value_and_evidence(project: pytest.Pytester) 
 def test_invalid_experiment_is_a_located_failure_not_a_traceback(project: pytest.Pytester) -> None:
     project.mkdir("experiments")
     (project.path / "experiments" / "typo.yaml").write_text(PASSING.replace("phases:", "phasez:"))
-    result = project.runpytest("experiments")
+    result = project.runpytest_subprocess("experiments")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*invalid experiment:*", "*typo.yaml:5:1 phasez: unknown key*"])
     assert "Traceback" not in result.stdout.str()
@@ -82,16 +85,16 @@ def test_glob_is_configurable_and_marker_selects(project: pytest.Pytester) -> No
     project.makeini("[pytest]\nchaoskit_glob = *.chaos.yml\n")
     (project.path / "steady.chaos.yml").write_text(PASSING)
     (project.path / "ignored.yaml").write_text("not: an experiment\n")
-    result = project.runpytest("-m", "chaoskit", "-v")
+    result = project.runpytest_subprocess("-m", "chaoskit", "-v")
     result.assert_outcomes(passed=1)
-    deselected = project.runpytest("-m", "not chaoskit")
+    deselected = project.runpytest_subprocess("-m", "not chaoskit")
     deselected.assert_outcomes()
 
 
 def test_report_dir_collects_reports(project: pytest.Pytester) -> None:
     project.mkdir("experiments")
     (project.path / "experiments" / "steady.yaml").write_text(PASSING)
-    result = project.runpytest("experiments", "--chaoskit-report-dir", "reports")
+    result = project.runpytest_subprocess("experiments", "--chaoskit-report-dir", "reports")
     result.assert_outcomes(passed=1)
     assert (project.path / "reports" / "steady.json").read_text().count('"outcome": "passed"') == 1
 
@@ -121,5 +124,5 @@ def test_fixture_injects_a_fault_for_a_block(
             assert process_state({sleeper.pid}) in ("S", "R")
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
