@@ -365,8 +365,14 @@ def read_yaml(
     elif len(text) > MAX_BYTES:
         raise ExperimentError([_too_big(source)], source)
     composer = _Composer(smap, os.environ if env is None else env)
+    text = text.lstrip("\ufeff")
     try:
-        root = composer.compose(text.lstrip("\ufeff"))
+        root = composer.compose(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate in a str given by a caller
+        line, column = _line_col(text, exc.start)
+        raise ExperimentError(
+            [Diagnostic(source, line, column, "", "unreadable text: a lone surrogate")], source
+        ) from None
     except (UnicodeError, RecursionError, MemoryError, ValueError) as exc:
         raise ExperimentError([Diagnostic(source, 1, 1, "", f"unreadable YAML: {exc}")], source) from None
     data = None if root is None else _flatten(root, (), smap)
@@ -437,6 +443,9 @@ def load_experiment_text(
         for diagnostic in validation_diagnostics(exc, model, smap):
             if not _under_flagged(diagnostic, smap, flagged):
                 diagnostics.append(diagnostic)
+    except Exception as exc:  # a validator that raised something pydantic does not wrap: still no traceback
+        hint = "a bug in chaoskit or a plugin; please report it with this file"
+        diagnostics.append(smap.diagnostic((), f"validation failed unexpectedly: {exc!r}"[:300], hint))
     diagnostics.extend(cross_checks(data, smap, registry, experiment))
     if diagnostics:
         raise ExperimentError(sorted(diagnostics, key=lambda d: (d.line, d.column)), source)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import field_validator
 
 from chaoskit.errors import Diagnostic, ExperimentError
 from chaoskit.experiment.loader import MAX_DEPTH, MAX_VALUES, load_experiment, load_experiment_text
-from chaoskit.experiment.model import Experiment
+from chaoskit.experiment.model import Experiment, FaultSpec, Problem
+from chaoskit.plugins import hookimpl, plugin_manager
+from chaoskit.registry import FaultKind, Registry
 from tests.unit.loader_helpers import FIVE_MISTAKES, VALID, NetworkLatency, make_registry
 
 REGISTRY = make_registry()
@@ -362,3 +366,39 @@ def test_load_generator_must_be_installed() -> None:
 def test_slo_source_must_be_a_probe_or_load() -> None:
     d = one(VALID.replace("source: health", "source: helth"))
     assert d.path == "slos[2].source" and d.hint == "did you mean 'health'?"
+
+
+# ------------------------------------------------------------------------------------------- plugin bugs
+
+
+class FragileFault(FaultSpec):
+    type: Literal["fragile"]
+    size: int = 0
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _crash(cls, value: object) -> object:
+        if value == "crash":
+            raise TypeError("boom")
+        return value
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        if self.size == 13:
+            raise RuntimeError("unlucky")
+        return []
+
+
+class FragilePlugin:
+    @hookimpl
+    def chaoskit_register_faults(self, register: Registry) -> None:
+        register.add_fault(FaultKind("fragile", FragileFault, lambda *a: [], lambda *a: None))  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize(("size", "message"), [("crash", "validation failed unexpectedly"), (13, "the check of")])
+def test_a_plugin_that_raises_still_gives_a_diagnostic(size: object, message: str) -> None:
+    registry = plugin_manager(builtins=(), entry_points_enabled=False, extra=[FragilePlugin()]).registry
+    text = f"version: 1\ntitle: x\nfaults:\n  - {{name: f, type: fragile, duration: 1s, size: {size}}}\n"
+    with pytest.raises(ExperimentError) as info:
+        load_experiment_text(text, "x", registry)
+    (d,) = info.value.diagnostics
+    assert d.message.startswith(message) and d.hint
