@@ -206,7 +206,9 @@ class _Composer:
             for problem in problems:
                 at = column + problem.offset if plain and "\n" not in raw else column
                 self.report(line, at, path, problem.message, problem.hint)
-            if plain and not problems:
+            if plain and not problems and value:
+                # A plain ${VAR} takes the type its value would have had written in place: users: ${USERS} is
+                # an integer. An empty result stays an empty string rather than becoming null.
                 tag = self.loader.resolve(yaml.ScalarNode, value, (True, False))
                 raw = value
             else:

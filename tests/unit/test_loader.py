@@ -337,6 +337,11 @@ def test_env_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch
     assert exp.title == "from the environment"
 
 
+def test_an_empty_substitution_is_an_empty_string_not_null() -> None:
+    exp = load(VALID.replace("request: /checkout", "request: ${REQUEST:-}"))
+    assert exp.slos[1].request == ""
+
+
 def test_quoted_substitutions_stay_strings() -> None:
     d = one(VALID.replace("users: 20", 'users: "${USERS}x"'), USERS="3")
     assert d.message == "expected an integer, got '3x'"
