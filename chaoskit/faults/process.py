@@ -161,6 +161,14 @@ def resolve(selector: ProcessSelector, ctx: RunContext | None) -> list[tuple[int
     return found
 
 
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
+
+
 def _cmdlines() -> list[tuple[int, str]]:
     own = {os.getpid(), os.getppid()}
     out = []
@@ -228,6 +236,9 @@ def _restore_stop(undo: Mapping[str, Any]) -> Fault:
 
 
 class ProcessKill(Fault):
+    """Signal a process; on revert bring it back (``restart: chaoskit``), check that something else did
+    (``supervisor``: a new process with the same command line), or leave it (``none``)."""
+
     kind = "process.kill"
 
     def __init__(
@@ -246,7 +257,6 @@ class ProcessKill(Fault):
         self.pid, self.label, self.started, self.sig = pid, label, started, sig
         self.restart, self.command, self.cwd, self.managed = restart, command, cwd, managed
         self.wait_restart = wait_restart
-        self.killed = False
 
     @property
     def target(self) -> str:
@@ -267,49 +277,44 @@ class ProcessKill(Fault):
         if not _same_process(self.pid, self.started):
             raise FaultError(f"{self.label} is gone", target=self.label)
         os.kill(self.pid, self.sig)
-        self.killed = True
 
-    def _back(self) -> bool:
+    def _replacement_running(self) -> bool:
+        """A live process with the original command line that is not the one we signalled."""
         if self.managed is not None:
             return self.managed.running()
-        if self.restart == "supervisor":
-            return bool(self.command and any(" ".join(self.command) in cmd for _, cmd in _cmdlines()))
-        return self.restart == "none" or not _same_process(self.pid, self.started)
+        wanted = " ".join(self.command or [])
+        return bool(wanted) and any(
+            cmd == wanted and not (pid == self.pid and start_time(pid) == self.started) for pid, cmd in _cmdlines()
+        )
 
     async def revert(self) -> None:
-        if self.restart != "chaoskit":
+        if self.restart != "chaoskit" or _same_process(self.pid, self.started) or self._replacement_running():
             return
         if self.managed is not None:
-            if not self.managed.running():
-                self.managed.restarts += 1
-                self.managed.start()
-                await self.managed.wait_ready()
-            return
-        if self.command and _same_process(self.pid, self.started) is False and not self._command_running():
+            self.managed.restarts += 1
+            self.managed.start()
+            await self.managed.wait_ready()
+        elif self.command:
             spawn_detached(self.command, cwd=self.cwd, env={}, log=None)
-
-    def _command_running(self) -> bool:
-        wanted = " ".join(self.command or [])
-        return bool(wanted) and any(cmd == wanted for _, cmd in _cmdlines())
 
     async def verify_reverted(self) -> None:
         if self.restart == "none":
             return
         deadline = time.monotonic() + self.wait_restart
         while time.monotonic() < deadline:
-            if self.managed is not None and self.managed.running():
-                return
-            if self.managed is None and (self._command_running() or (self.restart == "supervisor" and self._back())):
+            if self._replacement_running() or _same_process(self.pid, self.started):
                 return
             await asyncio.sleep(0.05)
-        raise RevertError(f"{self.label} did not come back within {self.wait_restart:g}s", target=self.label)
+        how = "chaoskit restarted it" if self.restart == "chaoskit" else "its supervisor restarted it"
+        raise RevertError(f"{self.label} is not running again ({how}?) after {self.wait_restart:g}s",
+                          target=self.label)
 
 
 def _create_kill(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
     assert isinstance(spec, ProcessKillSpec)
     faults: list[Fault] = []
     for pid, label, managed in resolve(spec.target, ctx):
-        command = spec.params.command or (managed.argv if managed is not None else None)
+        command = spec.params.command or (managed.argv if managed is not None else _cmdline(pid))
         faults.append(
             ProcessKill(
                 pid,

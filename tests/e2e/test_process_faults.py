@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chaoskit.errors import FaultError
+from chaoskit.faults.process import _cmdlines
 from chaoskit.runner.engine import Runner
 from chaoskit.runner.ledger import Ledger
 from chaoskit.runner.processes import process_state
@@ -88,6 +89,31 @@ def test_kill_of_a_managed_target_is_restarted_by_chaoskit(tmp_path: Path) -> No
     assert record.verified and record.recovered and record.recovery_seconds is not None
 
 
+def test_kill_with_supervisor_verifies_a_replacement(tmp_path: Path) -> None:
+    """A tiny supervisor restarts its child; chaoskit checks a new process with the same command line appears."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys, time\n"
+         "for _ in range(20):\n"
+         "    subprocess.run([sys.executable, '-c', 'import time; time.sleep(60)', 'supervised-child'])\n"
+         "    time.sleep(0.2)\n"],
+        start_new_session=True,
+    )
+    try:
+        plugins, _ = fake_plugins()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(cmd.endswith("supervised-child") for _, cmd in _cmdlines()):
+            time.sleep(0.05)
+        exp = build(plugins, phases={"baseline": 0, "recovery": "5s"},
+                    faults=[{"name": "kill", "type": "process.kill", "target": {"match": "supervised-child$"},
+                             "params": {"restart": "supervisor"}, "duration": "0.1s"}])
+        result = asyncio.run(Runner(exp, plugins, state_dir=tmp_path).run())
+        assert result.faults[0].verified, result.reason
+    finally:
+        os.killpg(supervisor.pid, signal.SIGKILL)
+        supervisor.wait()
+
+
 def test_a_target_that_does_not_exist_is_an_error_before_anything_is_touched(tmp_path: Path) -> None:
     plugins, fakes = fake_plugins()
     exp = build(plugins, phases={"baseline": 0, "recovery": "1s"},
@@ -111,6 +137,7 @@ def test_inline_fault_api_reverts_on_exception(tmp_path: Path, sleeper: subproce
         time.sleep(0.01)
     assert process_state(sleeper.pid) in ("S", "R")
     assert Ledger(tmp_path).open_entries() == []
-    with pytest.raises(FaultError, match="unknown fault type"):
-        with chaoskit.fault("process.stp", target={"pid": sleeper.pid}, state_dir=tmp_path):
-            pass
+    with pytest.raises(FaultError, match="unknown fault type"), chaoskit.fault(
+        "process.stp", target={"pid": sleeper.pid}, state_dir=tmp_path
+    ):
+        pass
