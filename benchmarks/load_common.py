@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,11 @@ http {{
     }}
 }}
 """
+
+
+def exit_on_sigterm() -> None:
+    """Let ``finally`` blocks (stopping nginx, the load) run when the benchmark is terminated."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def locustfile() -> Path:
@@ -148,6 +154,11 @@ class Trial:
     foreign_cpu: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cpu_us_per_request(self) -> float:
+        """CPU the load generator spent per request: its overhead, whatever else the machine is doing."""
+        return self.loadgen_cpu / 100 * 1e6 / self.rps if self.rps else float("nan")
+
 
 def measure_clean(
     kind: str,
@@ -177,12 +188,17 @@ def measure(kind: str, argv: list[str], nginx: Nginx, *, users: int, processes: 
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""), daemon=True)
     reader.start()
-    time.sleep(warm)
-    pids = tree_pids(proc.pid)
-    c1, t1, cpu1, ng1, b1 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
-    time.sleep(span)
-    c2, t2, cpu2, ng2, b2 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
-    proc.wait(120)
+    try:
+        time.sleep(warm)
+        pids = tree_pids(proc.pid)
+        c1, t1, cpu1, ng1, b1 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
+        time.sleep(span)
+        c2, t2, cpu2, ng2, b2 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
     reader.join(10)
     elapsed = t2 - t1
     loadgen = sum(cpu2[p] - cpu1[p] for p in cpu2 if p in cpu1)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_common import WORK, Nginx, chaoskit_argv, locustfile, measure
+from load_common import WORK, Nginx, chaoskit_argv, exit_on_sigterm, locustfile, measure
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--memory-every", type=float, default=10.0)
     args = parser.parse_args()
+    exit_on_sigterm()
     lf = locustfile()
     nginx = Nginx()
     try:

@@ -18,7 +18,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_common import WORK, Nginx, Trial, chaoskit_argv, locust_argv, locustfile, measure_clean, median
+from load_common import (
+    WORK,
+    Nginx,
+    Trial,
+    chaoskit_argv,
+    exit_on_sigterm,
+    locust_argv,
+    locustfile,
+    measure_clean,
+    median,
+)
 
 
 def main() -> None:
@@ -29,6 +39,7 @@ def main() -> None:
     parser.add_argument("--span", type=float, default=8.0)
     parser.add_argument("--max-foreign", type=float, default=20.0)
     args = parser.parse_args()
+    exit_on_sigterm()
     seconds = args.warm + args.span + 2
     lf = locustfile()
     nginx = Nginx()

@@ -23,6 +23,7 @@ from load_common import (
     Nginx,
     Trial,
     chaoskit_argv,
+    exit_on_sigterm,
     locust_argv,
     locustfile,
     measure_clean,
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--span", type=float, default=8.0)
     parser.add_argument("--max-foreign", type=float, default=20.0, help="retry a trial when others use more CPU %%")
     args = parser.parse_args()
+    exit_on_sigterm()
     seconds = args.warm + args.span + 2
     lf = locustfile()
     nginx = Nginx()
@@ -77,16 +79,26 @@ def main() -> None:
         "\n| processes | users | locust rps (median) | chaoskit rps (median) | ratio | chaoskit lag p99 ms (median) |"
     )
     print("|---|---|---|---|---|---|")
-    clean = [t for t in trials if t.foreign_cpu <= args.max_foreign]
-    print(f"(medians over the {len(clean)} of {len(trials)} trials with foreign CPU <= {args.max_foreign:g} %)")
+    print(f"\n(rps medians over trials with foreign CPU <= {args.max_foreign:g} %; CPU per request over all trials)")
+    print(
+        "| processes | users | locust rps | chaoskit rps | rps ratio (paired rounds) "
+        "| locust CPU µs/req | chaoskit CPU µs/req | CPU ratio | chaoskit lag p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for processes in args.processes:
-        lo = [t.rps for t in clean if t.kind == "locust" and t.processes == processes]
-        ck = [t for t in clean if t.kind == "chaoskit" and t.processes == processes]
-        ratios = [c.rps / base for c, base in zip(ck, lo, strict=False)]
+        lo = [t for t in trials if t.kind == "locust" and t.processes == processes]
+        ck = [t for t in trials if t.kind == "chaoskit" and t.processes == processes]
+        pairs = [
+            c.rps / b.rps for c, b in zip(ck, lo, strict=False) if max(c.foreign_cpu, b.foreign_cpu) <= args.max_foreign
+        ]
+        lo_rps = median([t.rps for t in lo if t.foreign_cpu <= args.max_foreign])
+        ck_rps = median([t.rps for t in ck if t.foreign_cpu <= args.max_foreign])
+        lo_us = median([t.cpu_us_per_request for t in lo])
+        ck_us = median([t.cpu_us_per_request for t in ck])
         print(
-            f"| {processes} | {args.users} | {median(lo):,.0f} | {median([c.rps for c in ck]):,.0f} | "
-            f"{median([c.rps for c in ck]) / median(lo):.3f} (per round {', '.join(f'{x:.2f}' for x in ratios)}) | "
-            f"{median([c.extra.get('lag_ms_p99', float('nan')) for c in ck]):.0f} |"
+            f"| {processes} | {args.users} | {lo_rps:,.0f} | {ck_rps:,.0f} "
+            f"| {median(pairs):.2f} ({', '.join(f'{x:.2f}' for x in pairs)}) | {lo_us:.0f} | {ck_us:.0f} "
+            f"| {lo_us / ck_us:.2f} | {median([c.extra.get('lag_ms_p99', float('nan')) for c in ck]):.0f} |"
         )
 
 

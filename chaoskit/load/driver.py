@@ -126,6 +126,8 @@ class LocustLoad(LoadGenerator):
         if self._iterated:
             raise RuntimeError("LocustLoad.windows() can be iterated only once")
         self._iterated = True
+        if self._stopping:  # stopped before it ever started
+            return
         follower: asyncio.Task[None] | None = None
         try:
             await self._start()
