@@ -98,7 +98,7 @@ def choice_hint(word: str, choices: Iterable[str], what: str) -> str | None:
     return did_you_mean(word, names) or f"{what}: {', '.join(names)}"
 
 
-def show(value: Any) -> str:
+def _show(value: Any) -> str:
     """A short rendering of an input value, as YAML would spell it."""
     if value is None:
         return "null"
@@ -172,7 +172,7 @@ def _tags(members: Iterable[Any], discriminator: str) -> dict[str, Any]:
     return out
 
 
-def union_tags(tp: Any) -> tuple[str | None, dict[str, Any]]:
+def _union_tags(tp: Any) -> tuple[str | None, dict[str, Any]]:
     """For a discriminated union type (possibly a ``list`` item): its discriminator and tag -> member."""
     tp, discriminator = _unwrap(tp)
     if discriminator is None or get_origin(tp) not in (Union, types.UnionType):
@@ -180,7 +180,7 @@ def union_tags(tp: Any) -> tuple[str | None, dict[str, Any]]:
     return discriminator, _tags(get_args(tp), discriminator)
 
 
-def walk(model: Any, loc: Sequence[str | int]) -> _Step:
+def _walk(model: Any, loc: Sequence[str | int]) -> _Step:
     """Follow a pydantic ``loc`` through ``model``, dropping the labels pydantic adds for unions and dict keys."""
     step = _Step(path=[], here=model)
     for element in loc:
@@ -231,7 +231,7 @@ def _with_metadata(info: Any) -> Any:
     return info.annotation
 
 
-def model_keys(tp: Any) -> list[str]:
+def _model_keys(tp: Any) -> list[str]:
     """The keys a model accepts (aliases where set)."""
     tp, _ = _unwrap(tp)
     if not _is_model(tp):
@@ -315,7 +315,7 @@ def _literal_choices(ctx: Mapping[str, Any]) -> list[str]:
     return re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
 
 
-def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str, str | None, bool]:
+def _describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str, str | None, bool]:
     """(path to report, message, hint, locate at the key) for one pydantic error."""
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
@@ -327,11 +327,11 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
         return path[:-1], f"missing required key {name!r}", hint, False
     if kind == "extra_forbidden":
         name = str(path[-1]) if path else "?"
-        allowed = model_keys(step.parent)
+        allowed = _model_keys(step.parent)
         hint = did_you_mean(name, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
         return path, f"unknown key {name!r}", hint, True
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        discriminator, tags = union_tags(step.here)
+        discriminator, tags = _union_tags(step.here)
         discriminator = discriminator or str(ctx.get("discriminator", "type")).strip("'")
         choices = sorted(tags) or sorted(re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))))
         noun = _noun(path, discriminator)
@@ -341,17 +341,17 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
         given = value.get(discriminator) if isinstance(value, Mapping) else ctx.get("tag")
         if not isinstance(given, str):
             hint = f"one of: {', '.join(choices)}" if choices else None
-            return [*path, discriminator], f"expected the {noun} as a string, got {show(given)}", hint, False
+            return [*path, discriminator], f"expected the {noun} as a string, got {_show(given)}", hint, False
         return [*path, discriminator], f"unknown {noun} {given!r}", choice_hint(given, choices, "known"), False
     if kind == "literal_error":
         choices = _literal_choices(ctx)
         if tuple(path) == ("version",):
-            return path, f"unsupported format version {show(value)}", "this chaoskit reads 'version: 1'", False
+            return path, f"unsupported format version {_show(value)}", "this chaoskit reads 'version: 1'", False
         if path and path[-1] == "type" and isinstance(value, str) and path[0] in ("faults", "probes"):
             noun = "fault type" if path[0] == "faults" else "probe type"
             return path, f"unknown {noun} {value!r}", choice_hint(value, choices, "known"), False
         hint = did_you_mean(value, choices) if isinstance(value, str) else None
-        return path, f"expected {ctx.get('expected', 'another value')}, got {show(value)}", hint, False
+        return path, f"expected {ctx.get('expected', 'another value')}, got {_show(value)}", hint, False
     if kind in _EXPECTED:
         expected = _EXPECTED[kind].format(**ctx) if ctx else _EXPECTED[kind]
         hint = None
@@ -359,9 +359,9 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
             hint = "put the value in quotes to make it a string"
         elif kind == "list_type" and isinstance(value, str):
             hint = "write a list: [a, b, c], or one '- item' per line"
-        return path, f"expected {expected}, got {show(value)}", hint, False
+        return path, f"expected {expected}, got {_show(value)}", hint, False
     if kind in _BOUNDS:
-        return path, f"{_BOUNDS[kind].format(**ctx)}, got {show(value)}", None, False
+        return path, f"{_BOUNDS[kind].format(**ctx)}, got {_show(value)}", None, False
     if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         unit = "character" if kind.startswith("string") else "item"
         if kind.endswith("too_short"):
@@ -374,11 +374,11 @@ def describe(error: ErrorDetails, step: _Step) -> tuple[Sequence[str | int], str
         if ctx.get("pattern") == _NAME_PATTERN:
             return (
                 path,
-                f"expected a name of letters, digits, '.', '_' and '-', got {show(value)}",
+                f"expected a name of letters, digits, '.', '_' and '-', got {_show(value)}",
                 "start with a letter or digit; no spaces",
                 False,
             )
-        return path, f"must match the pattern {ctx.get('pattern')}, got {show(value)}", None, False
+        return path, f"must match the pattern {ctx.get('pattern')}, got {_show(value)}", None, False
     return path, _clean(error.get("msg", "invalid value")), None, False
 
 
@@ -387,8 +387,8 @@ def validation_diagnostics(exc: ValidationError, model: type[BaseModel], source:
     found: dict[tuple[str, int, int], Diagnostic] = {}
     ordered: list[Diagnostic] = []
     for error in exc.errors(include_url=False):
-        step = walk(model, error["loc"])
-        path, message, hint, at_key = describe(error, step)
+        step = _walk(model, error["loc"])
+        path, message, hint, at_key = _describe(error, step)
         diagnostic = source.diagnostic(path, message, hint, key=at_key)
         slot = (diagnostic.path, diagnostic.line, diagnostic.column)
         if step.through_union and slot in found:
@@ -496,7 +496,5 @@ __all__ = [
     "cross_checks",
     "did_you_mean",
     "render_path",
-    "show",
     "validation_diagnostics",
-    "walk",
 ]
