@@ -8,15 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaoskit.experiment.model import LoadSpec, parse_host_port
-from chaoskit.load.driver import LoadPlan, LocustLoad
-from chaoskit.load.protocol import ChildConfig, LoadError, MasterConfig
-from chaoskit.load.shapes import level_at, peak_users
 from chaoskit.plugins import hookimpl
 from chaoskit.registry import LoadGeneratorKind
 
-if TYPE_CHECKING:
-    from chaoskit.experiment.model import Experiment
+if TYPE_CHECKING:  # the driver is imported when a run needs load, not when the plugin registers
+    from chaoskit.experiment.model import Experiment, LoadSpec
+    from chaoskit.load.driver import LoadPlan, LocustLoad
     from chaoskit.registry import Registry
     from chaoskit.runner.context import RunContext
 
@@ -61,6 +58,11 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
 
     :param resolve: turns a path from the experiment into a real one (``RunContext.resolve_path``).
     """
+    from chaoskit.experiment.model import parse_host_port
+    from chaoskit.load.driver import LoadPlan
+    from chaoskit.load.protocol import ChildConfig, LoadError, MasterConfig
+    from chaoskit.load.shapes import level_at, peak_users
+
     spec = experiment.load
     if spec is None:
         raise LoadError("the experiment declares no load")
@@ -100,6 +102,8 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
 
 def create(experiment: Experiment, ctx: RunContext) -> LocustLoad:
     """The ``locust`` kind's factory: the runner iterates ``windows()`` for the whole run, then calls ``stop()``."""
+    from chaoskit.load.driver import LocustLoad
+
     return LocustLoad(plan_for(experiment, ctx.resolve_path, log_dir=ctx.state_dir / "runs" / ctx.run_id))
 
 
