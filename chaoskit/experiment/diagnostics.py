@@ -77,7 +77,7 @@ def render_path(path: Iterable[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
+        elif _IDENTIFIER.fullmatch(part):
             out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part, ensure_ascii=False)}]"
@@ -194,7 +194,7 @@ def _walk(model: Any, loc: Sequence[str | int]) -> _Step:
                 step.through_union = True
                 step.here = None
             continue  # the element is the tag or member label pydantic put in loc
-        if tp is None and isinstance(element, str) and (element == "[key]" or _PYDANTIC_LABEL.match(element)):
+        if tp is None and isinstance(element, str) and (element == "[key]" or _PYDANTIC_LABEL.fullmatch(element)):
             continue
         step.parent = tp
         if tp is not None and _is_model(tp):

@@ -164,6 +164,8 @@ def test_odd_keys_are_quoted_in_paths_and_never_break_the_line() -> None:
     d = one(VALID.replace("  users: 20", '  users: 20\n  "a b\\n": 1'))
     assert d.path == 'load["a b\\n"]' and d.message == "unknown key 'a b\\n'"
     assert "\n" not in str(d)
+    d = one(VALID.replace("  users: 20", '  users: 20\n  "A\\n": 1'))
+    assert d.path == 'load["A\\n"]'
 
 
 def test_unknown_key_is_located_at_the_key_and_lists_allowed_keys_when_nothing_is_close() -> None:
