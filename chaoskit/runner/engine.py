@@ -334,8 +334,8 @@ class Runner:
     async def _recover(self, spec: FaultSpec, reverted_at: float) -> None:
         state = self.state
         records = [r for r in state.records if r.name == spec.name]
-        if not (self.experiment.probes or self.experiment.load):
-            return  # no evidence source: nothing can show recovery
+        if not (self.experiment.probes or self.experiment.load) or not self.experiment.phases.recovery:
+            return  # no evidence source, or no recovery phase asked for: recovery is not measured
         state.tracker = RecoveryTracker(self.experiment.slos, reverted_at=reverted_at,
                                         settle=self.experiment.phases.settle)
         state.recovered, state.recovery = asyncio.Event(), None
