@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -131,7 +131,7 @@ def _label(window: Mapping[str, Any]) -> str:
     return f"probe {name}" if source == name else name
 
 
-def bucket_windows(windows: list[Mapping[str, Any]], t0: float, end: float) -> tuple[float, list[Point], list[str]]:
+def bucket_windows(windows: Sequence[Mapping[str, Any]], t0: float, end: float) -> tuple[float, list[Point], list[str]]:
     """Merge windows into at most :data:`MAX_POINTS` buckets per name; returns (width, points, names shown)."""
     base = _window_width([float(w["end"]) - float(w["start"]) for w in windows])
     span = max(end - t0, base)
