@@ -68,11 +68,17 @@ def datasets(timeline: Timeline) -> dict[str, list[dict[str, Any]]]:
             x = ep.recover_end if ep.recover_end is not None else timeline.end
             marks.append({"x": round(x, 3), "kind": "no recovery", "color": ABORT_COLOR,
                           "label": f"no recovery after {ep.fault}", "detail": ep.fault})
-    lines = [
-        {"chart": t.chart, "slo": t.slo, "label": t.label, "x0": round(t.start, 3), "x1": round(t.end, 3),
-         "y": t.value}
-        for t in timeline.thresholds
-    ]
+    lines: list[dict[str, Any]] = []
+    last_label: dict[tuple[str, str], str] = {}
+    for t in sorted(timeline.thresholds, key=lambda t: t.start):
+        # label a line only where its objective changes, so a long run is not covered in repeated labels
+        labelled = last_label.get((t.chart, t.slo)) != t.label
+        last_label[(t.chart, t.slo)] = t.label
+        lines.append({"chart": t.chart, "slo": t.slo, "label": t.label, "x0": round(t.start, 3),
+                      "x1": round(t.end, 3), "y": t.value, "labelled": labelled})
+    flip_after = 0.85 * timeline.end
+    for mark in marks:
+        mark["flip"] = mark["x"] > flip_after
     for band in bands:
         band["x0"], band["x1"] = round(band["x0"], 3), round(band["x1"], 3)
     return {"points": points, "bands": bands, "marks": marks, "thresholds": lines}
@@ -116,7 +122,8 @@ def _event_layers(labels: bool) -> list[dict[str, Any]]:
         layers.append({
             "name": "event_label",
             "data": {"name": "marks"},
-            "mark": {"type": "text", "align": "left", "baseline": "bottom", "dx": 3, "dy": -3, "fontSize": 11},
+            "mark": {"type": "text", "baseline": "bottom", "dy": -3, "fontSize": 11,
+                     "align": {"expr": "datum.flip ? 'right' : 'left'"}, "dx": {"expr": "datum.flip ? -3 : 3"}},
             "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"value": HEIGHT},
                          "text": {"field": "label"}, "color": color},
         })
@@ -125,6 +132,8 @@ def _event_layers(labels: bool) -> list[dict[str, Any]]:
 
 def _threshold_layers(chart: str) -> list[dict[str, Any]]:
     only = {"filter": f"datum.chart === '{chart}'"}
+    # latency thresholds sit high on a log axis: label them under the line, the others above it
+    below = chart == "latency"
     return [
         {
             "name": "slo_threshold",
@@ -137,9 +146,9 @@ def _threshold_layers(chart: str) -> list[dict[str, Any]]:
         {
             "name": "slo_threshold_label",
             "data": {"name": "thresholds"},
-            "transform": [only],
-            "mark": {"type": "text", "align": "left", "baseline": "bottom", "dx": 2, "dy": -2, "fontSize": 9,
-                     "color": "#333"},
+            "transform": [only, {"filter": "datum.labelled"}],
+            "mark": {"type": "text", "align": "left", "baseline": "top" if below else "bottom", "dx": 2,
+                     "dy": 2 if below else -2, "fontSize": 9, "color": "#333"},
             "encoding": {"x": {"field": "x0", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"},
                          "text": {"field": "label"}},
         },
