@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from chaoskit.runner.result import FaultRecord, RunResult
 
 _KNOWN = frozenset(
-    {"slo", "sli", "phase", "fault", "status", "objective", "observed", "observed_text", "evidence", "detail"}
+    {"slo", "sli", "phase", "fault", "status", "objective", "observed", "observed_text", "evidence", "detail", "ttr"}
 )
 OUTCOME_MARK = {
     "passed": "✅",
@@ -53,9 +53,10 @@ class VerdictRow:
 
     @property
     def phase_label(self) -> str:
-        return f"during {self.fault}" if self.fault and self.phase == "observe" else (
-            f"{self.phase} {self.fault}" if self.fault else self.phase
-        )
+        if not self.fault:
+            return self.phase
+        return {"observe": f"during {self.fault}", "recover": f"after {self.fault}"}.get(
+            self.phase, f"{self.phase} {self.fault}")
 
     @property
     def status_text(self) -> str:
@@ -100,6 +101,11 @@ def number(value: Any) -> str:
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        text = getattr(value, "text", None)  # a judge's own one-line summary of a nested check
+        if isinstance(text, str):
+            out[prefix] = text
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         for k, v in value.items():
             _flatten(f"{prefix}.{k}", v, out)
@@ -124,6 +130,14 @@ def ttr_text(records: Iterable[FaultRecord]) -> str:
         return "not recovered"
     seconds = [r.recovery_seconds for r in records if r.recovered and r.recovery_seconds is not None]
     return f"{max(seconds):.2f}s" if seconds else ""
+
+
+def _ttr(verdict: Mapping[str, Any]) -> str:
+    """The verdict's own time-to-recover, when its judge measured one per SLO."""
+    if verdict.get("censored"):
+        return "not recovered"
+    ttr = verdict.get("ttr")
+    return f"{ttr:.2f}s" if isinstance(ttr, int | float) and not isinstance(ttr, bool) else ""
 
 
 def verdict_rows(result: RunResult) -> list[VerdictRow]:
@@ -158,7 +172,7 @@ def verdict_rows(result: RunResult) -> list[VerdictRow]:
                 windows=int(ev.get("windows", 0) or 0),
                 seconds=float(ev.get("seconds", 0.0) or 0.0),
                 detail=str(data.get("detail", "") or ""),
-                ttr=ttr_text(by_fault.get(str(fault), [])) if fault else "",
+                ttr=_ttr(data) or (ttr_text(by_fault.get(str(fault), [])) if fault else ""),
                 extras=extras,
             )
         )

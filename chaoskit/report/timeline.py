@@ -189,7 +189,9 @@ def thresholds(result: RunResult, phases: list[PhaseSpan]) -> list[Threshold]:
     spans = {(p.name, p.fault): p for p in phases}
     out: list[Threshold] = []
     steady: dict[str, tuple[str, float, str]] = {}
+    judged: set[tuple[str, str, str | None]] = set()
     for v in result.verdicts:
+        judged.add((str(getattr(v, "slo", "")), str(getattr(v, "phase", "")), getattr(v, "fault", None)))
         sli, slo, objective = str(getattr(v, "sli", "")), str(getattr(v, "slo", "")), str(getattr(v, "objective", ""))
         drawn = threshold_of(sli, slo, objective)
         span = spans.get((str(getattr(v, "phase", "")), getattr(v, "fault", None)))
@@ -200,7 +202,8 @@ def thresholds(result: RunResult, phases: list[PhaseSpan]) -> list[Threshold]:
         out.append(Threshold(drawn[0], slo, drawn[2], span.start, span.end, drawn[1]))
     for p in phases:
         if p.name == "recover":
-            out += [Threshold(c, slo, label, p.start, p.end, value) for slo, (c, value, label) in steady.items()]
+            out += [Threshold(c, slo, label, p.start, p.end, value) for slo, (c, value, label) in steady.items()
+                    if (slo, p.name, p.fault) not in judged]
     return out
 
 

@@ -222,6 +222,42 @@ def test_unknown_verdict_fields_from_a_newer_judge_are_shown() -> None:
     assert "power 0.951" in detail and "detectable.burn 2" in detail
 
 
+def test_a_judge_that_measures_recovery_per_slo_is_shown_per_slo() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Check:
+        shift: float
+        p_value: float
+
+        @property
+        def text(self) -> str:
+            return f"worse than baseline (shift {self.shift:+g}ms)"
+
+    @dataclasses.dataclass(frozen=True)
+    class RecoveryVerdict(SloVerdict):
+        ttr: float | None = None
+        censored: bool | None = None
+        relative: Check | None = None
+
+    base = verdict("reads-fast", "latency", "recover", "store-latency", Status.MET, "p95 <= 100ms", 0.012,
+                   "p95 12.0ms", 1.8)
+    core = ("slo", "sli", "phase", "fault", "status", "objective", "observed", "observed_text", "evidence", "detail")
+    fields = {name: getattr(base, name) for name in core}  # whatever else SloVerdict has by now keeps its default
+    run = dataclasses.replace(ABORTING, verdicts=[
+        *ABORTING.default_verdicts()[:2],
+        RecoveryVerdict(**fields, ttr=0.42, relative=Check(3.5, 0.01)),
+        RecoveryVerdict(**{**fields, "fault": "store-down", "status": Status.BREACHED}, censored=True),
+    ])
+    _, parsed = page(run)
+    header, *rows = parsed.tables["verdicts"]
+    ttr = header.index("TTR")
+    assert rows[2][1] == "after store-latency" and rows[2][ttr] == "0.42s"
+    assert "relative worse than baseline (shift +3.5ms)" in rows[2][-1] and "relative.p_value 0.01" in rows[2][-1]
+    assert rows[3][1] == "after store-down" and rows[3][ttr] == "not recovered"
+    lines = spec_of(parsed)["datasets"]["thresholds"]
+    recover = [t for t in lines if t["chart"] == "latency" and t["x0"] == pytest.approx(20.02)]
+    assert len(recover) == 1  # judged in that phase: drawn once, not again as the steady objective
+
+
 def test_ledger_shows_injected_reverted_verified_and_recovery() -> None:
     run = dataclasses.replace(ABORTING, faults=(
         *ABORTING.faults, FaultPlan("kill-api", 34.0, 2.0, type="process.kill", revert_error="api did not restart")))
