@@ -133,10 +133,17 @@ def upstream(kind: str) -> Iterator[Child]:
 
 
 @contextmanager
-def proxy_server() -> Iterator[Child]:
-    """``chaoskit proxy serve`` on an ephemeral port, in its own process."""
+def proxy_server(env: dict[str, str] | None = None) -> Iterator[Child]:
+    """``chaoskit proxy serve`` on an ephemeral port, in its own process (``env``: extra variables)."""
     argv = [PYTHON, "-m", "chaoskit", "proxy", "serve", "--port", "0"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)", line)

@@ -471,6 +471,18 @@ class Connection:
         (self.up if transport is self.client else self.down).feed_eof()
         if self.lost >= 2:
             self.close()
+            self._unlink()
+
+    def _unlink(self) -> None:
+        """Both sockets are gone: break the reference cycles so the objects go at once, not at a full GC."""
+        for link in (self.up, self.down):
+            for stage in link.stages:
+                stage.held.clear()
+            link.stages = []
+            if link.head is not None:
+                link.head.on_space = None
+            link.head = link.tail = None
+            link.writer = None
 
     def close(self) -> None:
         """Close both sockets now (proxy disabled, deleted or moved)."""

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
+import gc
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +103,7 @@ class Proxy:
         self._dials: set[asyncio.Task[None]] = set()
         self.received = {"upstream": 0, "downstream": 0}
         self.buffer = memoryview(bytearray(READ_BUFFER))
+        self._trim: asyncio.TimerHandle | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +174,15 @@ class Proxy:
         self.connections.discard(conn)
         self.received["upstream"] += conn.up.bytes
         self.received["downstream"] += conn.down.bytes
+        if not self.connections and self._trim is None:
+            self._trim = self.loop.call_later(1.0, self._release_memory)
+
+    def _release_memory(self) -> None:
+        """Once idle, hand freed heap back to the OS (glibc keeps it otherwise; see docs/proxy.md, Memory)."""
+        self._trim = None
+        if not self.connections:
+            gc.collect()  # connection objects in reference cycles (futures, exceptions) go now, not at gen 2
+            release_memory()
 
     async def _dial(self, conn: Connection) -> None:
         try:
@@ -192,6 +205,21 @@ class Proxy:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.connected(transport)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_memory() -> None:
+    """``malloc_trim(0)`` where glibc provides it; a no-op elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def format_float32(value: float) -> str:
