@@ -132,7 +132,8 @@ def main() -> None:
                 measured = received_rate(p_source, args.seconds) / 1000
                 client.remove_toxic("source", "bw")
                 err = measured / rate - 1
-                print(f"  R={rate:<6} KB/s  measured {measured:10.1f} KB/s  ({err:+.2%})  {'OK' if abs(err) <= 0.02 else 'MISS'}")
+                verdict = "OK" if abs(err) <= 0.02 else "MISS"
+                print(f"  R={rate:<6} KB/s  measured {measured:10.1f} KB/s  ({err:+.2%})  {verdict}")
 
 
 if __name__ == "__main__":
