@@ -277,12 +277,42 @@ class RateDuring(Strict):
     objective: RateObjective
 
 
+# Settings of the sequential tests of bad-event SLOs (docs/verdicts.md); None takes the default.
+SloAlpha = Annotated[
+    Fraction | None,
+    Field(
+        gt=0, lt=0.5,
+        description="Chance of a false alarm on a healthy system: a false abort over the whole planned fault window, "
+        "a healthy baseline refused, a compliant phase called breached. Default 1%.",
+    ),
+]
+SloBeta = Annotated[
+    Fraction | None,
+    Field(
+        gt=0, lt=0.5,
+        description="Chance of a wrong claim: accepting a baseline already at the SLO's limit, missing a breach of "
+        "`burn` (a PASS has power 1 - beta), confirming a recovery that has not happened. Default 5%.",
+    ),
+]
+SloBurn = Annotated[
+    float | None,
+    Field(
+        gt=1,
+        description="A PASS needs the evidence to have caught this burn of the error budget (a bad rate of burn x "
+        "the allowed fraction) with probability 1 - beta; with less evidence it is INCONCLUSIVE. Default 5.",
+    ),
+]
+
+
 class SuccessRateSlo(_Slo):
     """Share of requests that succeed, e.g. ``objective: ">= 99%"``."""
 
     sli: Literal["success_rate"]
     objective: FractionObjective
     during: FractionDuring | None = Field(None, description="A relaxed objective while a fault is active.")
+    alpha: SloAlpha = None
+    beta: SloBeta = None
+    burn: SloBurn = None
 
 
 class LatencySlo(_Slo):
@@ -292,6 +322,9 @@ class LatencySlo(_Slo):
     percentile: float = Field(gt=0, lt=100)
     threshold: Duration
     during: LatencyDuring | None = Field(None, description="A relaxed threshold while a fault is active.")
+    alpha: SloAlpha = None
+    beta: SloBeta = None
+    burn: SloBurn = None
 
 
 class ThroughputSlo(_Slo):
@@ -360,6 +393,20 @@ class AbortWhen(Strict):
 
 class Guardrails(Strict):
     abort_when: AbortWhen | None = None
+    burn_rates: list[Annotated[float, Field(gt=1)]] = Field(
+        default_factory=lambda: [2.0, 5.0, 20.0], min_length=1, max_length=8,
+        description="Burn rates the abort detectors watch for during a fault (one CUSUM each, jointly calibrated "
+        "to each SLO's alpha over the planned fault window); a 20x burn aborts within a few requests.",
+    )
+    budget: Fraction = Field(
+        0.02, gt=0, le=1,
+        description="Abort a fault once its bad events reach this share of the SLO's 30-day error budget.",
+    )
+    production_rate: Rate | None = Field(
+        None, gt=0,
+        description="Requests per second the 30-day error budget is computed from; default: the rate measured "
+        "during the baseline.",
+    )
     max_duration: Duration = Field(3600.0, gt=0, description="The whole run is interrupted after this long.")
 
 

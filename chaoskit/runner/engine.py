@@ -29,8 +29,10 @@ from chaoskit.runner.ledger import Ledger, LedgerEntry
 from chaoskit.runner.processes import ProcessGroup
 from chaoskit.runner.result import FaultRecord, Outcome, RunResult, SloVerdict, Status
 from chaoskit.runner.rollbacks import run_rollbacks
-from chaoskit.slo.judge import Judge, ThresholdJudge
-from chaoskit.slo.recovery import AbortGuard, Recovery, RecoveryTracker
+from chaoskit.slo.judge import Judge
+from chaoskit.slo.monitor import Abort, FaultMonitor
+from chaoskit.slo.recovery import AbortGuard, Recovery, RecoveryDetector, RecoveryTracker
+from chaoskit.slo.verdict import SequentialJudge
 from chaoskit.slo.window import Window, single_observation
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -58,10 +60,11 @@ class _State:
     active: list[_Active] = field(default_factory=list)
     verdicts: list[SloVerdict] = field(default_factory=list)
     records: list[FaultRecord] = field(default_factory=list)
-    guard: AbortGuard | None = None
+    guard: FaultMonitor | None = None
     abort: asyncio.Event | None = None
     abort_reason: str | None = None
-    tracker: RecoveryTracker | None = None
+    abort_detail: Abort | None = None
+    tracker: RecoveryTracker | RecoveryDetector | None = None
     recovered: asyncio.Event | None = None
     recovery: Recovery | None = None
 
@@ -88,7 +91,7 @@ class Runner:
         self.state_dir = Path(state_dir).resolve()
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.run_dir = self.state_dir / "runs" / self.run_id
-        self.judge = judge or ThresholdJudge()
+        self.judge = judge or SequentialJudge(experiment)
         self.listeners = list(listeners or [])
         self.ledger = Ledger(self.state_dir)
         self.journal = Journal(self.run_dir)
@@ -124,9 +127,9 @@ class Runner:
         self.emit("window", window=window.to_json())
         self._hook("chaoskit_window", window=window)
         if self.state.guard is not None and self.state.abort is not None and not self.state.abort.is_set():
-            reason = self.state.guard.feed(window)
-            if reason is not None:
-                self.state.abort_reason = reason
+            abort = self.state.guard.feed(window)
+            if abort is not None:  # the episode wakes on this event and reverts at once
+                self.state.abort_reason, self.state.abort_detail = abort.reason, abort
                 self.state.abort.set()
         self._feed_tracker(window)
 
@@ -204,7 +207,9 @@ class Runner:
         return result
 
     def _set(self, outcome: Outcome, reason: str) -> None:
-        if self._outcome is None or self._outcome[0] in (Outcome.INCONCLUSIVE, Outcome.PASSED):
+        # a fault left behind (ERROR) outranks an SLO breach: an abort comes first, its revert may still fail
+        if (self._outcome is None or self._outcome[0] in (Outcome.INCONCLUSIVE, Outcome.PASSED)
+                or (outcome is Outcome.ERROR and self._outcome[0] is Outcome.FAILED)):
             self._outcome = (outcome, reason)
 
     async def _preflight(self) -> tuple[Any, LoadGenerator | None, list[tuple[str, Probe, float]]]:
@@ -246,8 +251,9 @@ class Runner:
                 return
             if any(v.status is Status.INSUFFICIENT for v in verdicts):
                 v = next(v for v in verdicts if v.status is Status.INSUFFICIENT)
-                self._set(Outcome.INCONCLUSIVE, f"baseline cannot show the steady state: SLO {v.slo}: {v.detail}; "
-                          "nothing injected")
+                # the gate must accept "healthy" before anything is broken: not shown healthy is not healthy
+                self._set(Outcome.ERROR, f"target not shown healthy before injection: SLO {v.slo}: {v.detail}; "
+                          "lengthen the baseline or raise the load; nothing injected")
                 return
         for spec in self.experiment.faults:
             await self._episode(spec)
@@ -256,6 +262,7 @@ class Runner:
 
     async def _episode(self, spec: FaultSpec) -> None:
         kind = self.ctx.registry.faults[spec.type]
+        monitor = await asyncio.to_thread(self._monitor, spec)  # calibrated before anything is broken
         async with self.phase("inject", spec.name):
             if spec.start:
                 await asyncio.sleep(spec.start)
@@ -263,9 +270,8 @@ class Runner:
             for fault in faults:
                 await self._inject(spec, fault)
         state = self.state
-        if self.experiment.guardrails.abort_when is not None:
-            state.guard = AbortGuard(self.experiment.guardrails.abort_when)
-        state.abort, state.abort_reason = asyncio.Event(), None
+        state.guard = monitor
+        state.abort, state.abort_reason, state.abort_detail = asyncio.Event(), None, None
         try:
             async with self.phase("observe", spec.name) as observe:
                 with contextlib.suppress(TimeoutError):
@@ -273,10 +279,17 @@ class Runner:
         finally:
             state.guard = None
         if state.abort_reason is not None:
-            self.emit("abort", fault=spec.name, reason=state.abort_reason)
+            abort = state.abort_detail
+            evidence = abort.to_json() if abort is not None else {}
+            self.emit("abort", fault=spec.name, **{"reason": state.abort_reason, **evidence})
             for active in state.active:
                 active.record.aborted, active.record.abort_reason = True, state.abort_reason
-            self._set(Outcome.FAILED, f"fault {spec.name} aborted by guardrail: {state.abort_reason}")
+                active.record.abort_evidence = evidence or None
+            if abort is not None and abort.slo is not None:
+                self._set(Outcome.FAILED, f"SLO {abort.slo} broke during fault {spec.name}: aborted at once, "
+                          f"{state.abort_reason}")
+            else:
+                self._set(Outcome.FAILED, f"fault {spec.name} aborted by guardrail: {state.abort_reason}")
         async with self.phase("revert", spec.name):
             reverted_at = time.time()
             await self._revert_all()
@@ -336,27 +349,49 @@ class Runner:
         records = [r for r in state.records if r.name == spec.name]
         if not (self.experiment.probes or self.experiment.load) or not self.experiment.phases.recovery:
             return  # no evidence source, or no recovery phase asked for: recovery is not measured
-        state.tracker = RecoveryTracker(self.experiment.slos, reverted_at=reverted_at,
-                                        settle=self.experiment.phases.settle)
+        horizon = self.experiment.phases.recovery
+        make = getattr(self.judge, "recovery", None)
+        detector: RecoveryDetector | None = make(spec.name, reverted_at, horizon) if make is not None else None
+        state.tracker = detector or RecoveryTracker(self.experiment.slos, reverted_at=reverted_at,
+                                                    settle=self.experiment.phases.settle)
         state.recovered, state.recovery = asyncio.Event(), None
         for w in [w for w in state.windows if w.end >= reverted_at]:
             self._feed_tracker(w)
         try:
-            async with self.phase("recover", spec.name):
+            async with self.phase("recover", spec.name) as recover:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.recovered.wait(), timeout=self.experiment.phases.recovery)
+                    await asyncio.wait_for(state.recovered.wait(), timeout=horizon)
         finally:
             state.tracker = None
         recovery = state.recovery
+        still = []
+        if detector is not None:  # the change-point detectors judge the phase: TTR, confirmation, censoring
+            detector.finish()
+            still = [v for v in self.judge_phase(recover, during=False) if v.status is Status.BREACHED]
         for r in records:
             r.recovered = recovery is not None
             r.recovery_seconds = round(recovery.ttr, 3) if recovery is not None else None
-        if recovery is None:
-            self._set(Outcome.FAILED, f"no recovery within {self.experiment.phases.recovery:g}s after fault "
-                      f"{spec.name} was reverted")
-            self.emit("recovered", fault=spec.name, recovered=False)
+            if recovery is not None and recovery.confirmed_at is not None:
+                r.recovery_confirmed_after = round(recovery.confirmed_at - reverted_at, 3)
+            r.recovery_censored = recovery is None
+        if recovery is None and (detector is None or still):
+            because = f": SLO {still[0].slo} {still[0].detail}" if still else ""
+            self._set(Outcome.FAILED, f"no recovery within {horizon:g}s after fault {spec.name} was reverted"
+                      f"{because}")
+            self.emit("recovered", fault=spec.name, recovered=False, censored=True)
+        elif recovery is None:  # censored without evidence of a breach: the recover verdicts are INSUFFICIENT
+            self.emit("recovered", fault=spec.name, recovered=False, censored=True)
         else:
-            self.emit("recovered", fault=spec.name, recovered=True, ttr=recovery.ttr, at=recovery.recovered_at)
+            self.emit("recovered", fault=spec.name, recovered=True, ttr=recovery.ttr, at=recovery.recovered_at,
+                      confirmed_at=recovery.confirmed_at)
+
+    def _monitor(self, spec: FaultSpec) -> FaultMonitor:
+        make = getattr(self.judge, "monitor", None)
+        if make is not None:
+            monitor: FaultMonitor = make(spec.name, spec.duration)
+            return monitor
+        rule = self.experiment.guardrails.abort_when
+        return FaultMonitor(spec.name, guardrail=AbortGuard(rule) if rule is not None else None)
 
     def _feed_tracker(self, window: Window) -> None:
         if self.state.tracker is not None and self.state.recovered is not None and not self.state.recovered.is_set():

@@ -49,8 +49,39 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class RelativeCheck:
+    """The SLI during a phase against the baseline, per one-second bin (a one-sided Mann-Whitney U test)."""
+
+    metric: str  # "% bad" or "ms"
+    baseline_bins: int
+    bins: int
+    shift: float  # Hodges-Lehmann estimate, in ``metric``
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float
+    classification: str  # "worse", "same" or "better"
+
+    @property
+    def text(self) -> str:
+        if not self.baseline_bins or not self.bins:
+            return "no baseline to compare"
+        word = {"same": "no different from"}.get(self.classification, f"{self.classification} than")
+        return f"{word} baseline (shift {self.shift:+.3g}{self.metric}, p={self.p_value:.2g})"
+
+
+@dataclass(frozen=True)
 class SloVerdict:
-    """One SLO judged over one phase."""
+    """One SLO judged over one phase.
+
+    The statistics fields are filled by the sequential judge (``chaoskit.slo.verdict``): ``decision`` is what
+    its test decided ("healthy"/"unhealthy"/"undecided" at the baseline gate; "abort"/"breach"/"held"/
+    "underpowered" during a fault; "recovered"/"breaching"/"censored" after it); ``p0`` the bad fraction the
+    objective allows; ``bad`` the bad events counted (failed, or slower than the threshold); ``alpha`` and
+    ``beta`` the test's error rates; ``mde`` the smallest bad rate the evidence would have caught with
+    probability ``1 - beta`` and ``burn`` the burn (``mde / p0`` at most) a PASS needs; ``dispersion`` the
+    variance inflation used; ``ttr`` and ``confirmed_at`` seconds from fault removal to the estimated
+    change point and to its confirmation; ``censored`` when no recovery was confirmed in the phase.
+    """
 
     slo: str
     sli: str
@@ -62,11 +93,37 @@ class SloVerdict:
     observed_text: str
     evidence: Evidence
     detail: str = ""
+    decision: str | None = None
+    p0: float | None = None
+    bad: int | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    mde: float | None = None
+    burn: float | None = None
+    dispersion: float | None = None
+    decided_at: int | None = None
+    ttr: float | None = None
+    confirmed_at: float | None = None
+    censored: bool | None = None
+    budget_burned: float | None = None
+    relative: RelativeCheck | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SloVerdict:
+        relative = data.get("relative")
+        return cls(
+            **{
+                **data,
+                "status": Status(data["status"]),
+                "evidence": Evidence(**data["evidence"]),
+                "relative": RelativeCheck(**relative) if relative else None,
+            }
+        )
 
 
 @dataclass
@@ -85,6 +142,9 @@ class FaultRecord:
     recovery_seconds: float | None = None
     recovered: bool | None = None
     error: str | None = None
+    recovery_confirmed_after: float | None = None  # seconds from revert to the confirmation of recovery
+    recovery_censored: bool | None = None  # no recovery confirmed within the recovery phase
+    abort_evidence: dict[str, Any] | None = None  # the deciding window and the detector's state
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,10 +202,7 @@ class RunResult:
             reason=data["reason"],
             started_at=data["started_at"],
             finished_at=data["finished_at"],
-            verdicts=[
-                SloVerdict(**{**v, "status": Status(v["status"]), "evidence": Evidence(**v["evidence"])})
-                for v in data.get("verdicts", [])
-            ],
+            verdicts=[SloVerdict.from_json(v) for v in data.get("verdicts", [])],
             faults=[FaultRecord(**f) for f in data.get("faults", [])],
             journal=data.get("journal"),
         )

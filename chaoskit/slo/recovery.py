@@ -1,4 +1,9 @@
-"""Watching a fault: the guardrail that aborts it, and the tracker that confirms recovery after revert."""
+"""Watching a fault: the guardrail that aborts it, and what confirms recovery after revert.
+
+``RecoveryTracker`` is the v1 rule (every SLO holds for ``settle``); :class:`RecoveryDetector` runs the
+change-point detector of :mod:`chaoskit.slo.changepoint` per bad-event SLO and keeps the v1 rule only for the
+SLOs that are not bad-event fractions (throughput).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chaoskit.experiment.model import AbortWhen, Slo, ThroughputSlo
+from chaoskit.slo.badevents import BadEventSli
+from chaoskit.slo.changepoint import ChangePointDetector, RecoveryState
 from chaoskit.slo.evidence import Aggregate, matches, read
 from chaoskit.slo.window import Window
 
@@ -43,6 +50,7 @@ class AbortGuard:
 class Recovery:
     recovered_at: float
     ttr: float
+    confirmed_at: float | None = None  # when the evidence confirmed it (the change-point detector's alarm)
 
 
 class RecoveryTracker:
@@ -78,3 +86,50 @@ class RecoveryTracker:
             if not reading.holds:
                 return False
         return True
+
+
+class RecoveryDetector:
+    """Confirms recovery after revert: every bad-event SLO's change-point detector has alarmed (and the v1
+    ``tracker`` holds for the others). The TTR is the latest change point among the SLOs."""
+
+    def __init__(
+        self, detectors: dict[str, tuple[BadEventSli, ChangePointDetector]], *, reverted_at: float,
+        tracker: RecoveryTracker | None = None,
+    ) -> None:
+        self.detectors = detectors
+        self.reverted_at = reverted_at
+        self.tracker = tracker
+        self.tracked: Recovery | None = None
+
+    def feed(self, window: Window) -> Recovery | None:
+        if window.end < self.reverted_at:
+            return None
+        for sli, detector in self.detectors.values():
+            counts = sli.counts(window)
+            if counts is not None:
+                detector.update(window.end, *counts)
+        if self.tracker is not None and self.tracked is None:
+            self.tracked = self.tracker.feed(window)
+        return self.recovery()
+
+    def recovery(self) -> Recovery | None:
+        if self.tracker is not None and self.tracked is None:
+            return None
+        if any(d.state is not RecoveryState.RECOVERED for _, d in self.detectors.values()):
+            return None
+        ttrs = [d.ttr or 0.0 for _, d in self.detectors.values()]
+        confirmations = [d.confirmed for _, d in self.detectors.values() if d.confirmed is not None]
+        if self.tracked is not None:
+            ttrs.append(self.tracked.ttr)
+            confirmations.append(self.tracked.recovered_at + (self.tracker.settle if self.tracker else 0.0))
+        ttr = max(ttrs, default=0.0)
+        return Recovery(self.reverted_at + ttr, ttr, max(confirmations, default=self.reverted_at))
+
+    def finish(self) -> None:
+        """The recovery phase is over: censor every detector that has not confirmed."""
+        for _, detector in self.detectors.values():
+            detector.finish()
+
+    def detector(self, slo: str) -> ChangePointDetector | None:
+        entry = self.detectors.get(slo)
+        return entry[1] if entry is not None else None

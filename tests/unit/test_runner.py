@@ -27,7 +27,12 @@ def test_a_harmless_fault_passes_with_verdicts_per_phase(tmp_path: Path) -> None
     )
     assert result.outcome is Outcome.PASSED, result.reason
     phases = [(v.phase, v.status) for v in result.verdicts]
-    assert phases == [("baseline", Status.MET), ("observe", Status.MET)]
+    # the sequential judge also judges the recovery phase (TTR per SLO)
+    assert phases == [("baseline", Status.MET), ("observe", Status.MET), ("recover", Status.MET)]
+    baseline, observe, recover = result.verdicts
+    assert baseline.decision == "healthy" and observe.decision == "held" and recover.decision == "recovered"
+    assert observe.mde is not None and observe.mde <= observe.burn * observe.p0 and observe.alpha and observe.beta
+    assert recover.ttr is not None and recover.confirmed_at is not None and recover.censored is False
     assert [e[1] for e in fakes.events] == ["inject", "revert"]
     assert result.faults[0].verified and result.faults[0].recovered
     assert Ledger(tmp_path).open_entries() == []
@@ -59,8 +64,9 @@ def test_relaxed_during_objective_lets_a_partial_outage_pass(tmp_path: Path) -> 
 
 
 def test_guardrail_aborts_the_fault_early(tmp_path: Path) -> None:
+    # the relaxed objective allows anything, so only the declared guardrail can abort
     result, fakes = run(
-        tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases=FAST_PHASES,
+        tmp_path, probes=[PROBE], slos=[{**AVAILABILITY, "during": {"objective": ">= 0%"}}], phases=FAST_PHASES,
         guardrails={"abort_when": {"success_rate": "< 50%", "over": "0.2s", "min_requests": 5}},
         faults=[{"name": "outage", "type": "fake", "duration": "30s"}],
     )
@@ -82,13 +88,42 @@ def test_unhealthy_baseline_is_error_and_injects_nothing(tmp_path: Path) -> None
     assert fakes.events == []
 
 
-def test_too_little_evidence_is_inconclusive(tmp_path: Path) -> None:
+def test_a_breaching_fault_is_aborted_at_once_with_its_evidence_journaled(tmp_path: Path) -> None:
+    result, fakes = run(tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases=FAST_PHASES,
+                        faults=[{"name": "outage", "type": "fake", "duration": "30s"}])
+    assert result.outcome is Outcome.FAILED
+    assert "SLO availability broke during fault outage: aborted" in result.reason
+    inject, revert = fakes.events[0][0], fakes.events[1][0]
+    assert revert - inject < 1.0  # not the 30 s planned
+    [abort] = [e for e in read_events(result.journal) if e["event"] == "abort"]
+    assert abort["kind"] == "cusum" and abort["slo"] == "availability"
+    assert abort["window"]["errors"] > 0 and abort["evidence"]["bad"] >= 1 and abort["evidence"]["detectors"]
+    observe = next(v for v in result.verdicts if v.phase == "observe")
+    assert observe.status is Status.BREACHED and observe.decision == "abort"
+    assert result.faults[0].aborted and result.faults[0].abort_evidence
+
+
+def test_too_little_evidence_during_the_fault_is_inconclusive(tmp_path: Path) -> None:
+    # a healthy baseline, then a fault too short for its ~20 requests to have caught a 2x burn (20 % failing)
+    result, _ = run(tmp_path, probes=[PROBE], slos=[{**AVAILABILITY, "burn": 2}], phases=FAST_PHASES,
+                    faults=[{"name": "f", "type": "fake", "duration": "0.1s", "params": {"breaks_probe": False}}])
+    assert result.outcome is Outcome.INCONCLUSIVE, result.reason
+    assert "needs" in result.reason
+    observe = next(v for v in result.verdicts if v.phase == "observe")
+    assert observe.status is Status.INSUFFICIENT and observe.decision == "underpowered"
+    assert observe.mde is not None and observe.mde > observe.burn * observe.p0
+
+
+def test_a_baseline_not_shown_healthy_is_error_and_injects_nothing(tmp_path: Path) -> None:
+    # was INCONCLUSIVE with the v1 judge; the gate must accept "healthy" before a fault, else ERROR (issue 7)
     slow_probe = {**PROBE, "every": "0.5s"}
     strict = {**AVAILABILITY, "objective": ">= 99.9%"}
-    result, _ = run(tmp_path, probes=[slow_probe], slos=[strict], phases=FAST_PHASES,
-                    faults=[{"name": "f", "type": "fake", "duration": "0.5s", "params": {"breaks_probe": False}}])
-    assert result.outcome is Outcome.INCONCLUSIVE
-    assert "needs" in result.reason
+    result, fakes = run(tmp_path, probes=[slow_probe], slos=[strict], phases=FAST_PHASES,
+                        faults=[{"name": "f", "type": "fake", "duration": "0.5s", "params": {"breaks_probe": False}}])
+    assert result.outcome is Outcome.ERROR
+    assert "not shown healthy before injection" in result.reason and "more clean requests" in result.reason
+    assert fakes.events == []
+    assert result.verdicts[0].decision == "undecided"
 
 
 def test_no_recovery_fails_with_the_recovery_window_named(tmp_path: Path) -> None:
@@ -106,7 +141,19 @@ def test_no_recovery_fails_with_the_recovery_window_named(tmp_path: Path) -> Non
     result = asyncio.run(Runner(exp, plugins, state_dir=tmp_path).run())
     assert result.outcome is Outcome.FAILED
     assert "no recovery within 0.8s" in result.reason
-    assert result.faults[0].recovered is False
+    assert result.faults[0].recovered is False and result.faults[0].recovery_censored
+    recover = next(v for v in result.verdicts if v.phase == "recover")
+    assert recover.decision == "breaching" and recover.censored
+
+
+def test_an_unconfirmed_recovery_is_inconclusive_not_failed(tmp_path: Path) -> None:
+    # healthy after revert, but 0.1 s of recovery is too little traffic to confirm it
+    result, _ = run(tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases={**FAST_PHASES, "recovery": "0.1s"},
+                    faults=[{"name": "f", "type": "fake", "duration": "0.6s", "params": {"breaks_probe": False}}])
+    assert result.outcome is Outcome.INCONCLUSIVE, result.reason
+    recover = next(v for v in result.verdicts if v.phase == "recover")
+    assert recover.status is Status.INSUFFICIENT and recover.decision == "censored" and recover.censored
+    assert result.faults[0].recovery_censored
 
 
 def test_failed_inject_is_error_and_still_reverted(tmp_path: Path) -> None:

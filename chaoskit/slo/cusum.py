@@ -1,0 +1,258 @@
+"""Deciding "abort" during a fault: a bank of CUSUM detectors plus a deterministic error-budget guard.
+
+Each detector tests the SLO's allowed bad fraction ``p0`` against a burn ``b`` (``p1 = b * p0``) with Page's
+recursion ``W = max(0, W + z)`` over the per-request log-likelihood ratio ``z`` (reference 1.6), divided by the
+dispersion index ``D`` measured during the baseline (1.8.4). Its threshold ``h`` is calibrated so that, at
+``p = p0`` for the whole planned fault window of ``requests``, it alarms with probability ``alpha / len(bank)``;
+so the bank (2x, 5x, 20x by default) falsely aborts with probability at most ``alpha`` over the window
+(Bonferroni), while a 20x burn aborts in a handful of requests (Table A: 268 / 88 / 9.2 requests at 5 / 10 / 50 %
+errors against a 99 % SLO).
+
+Calibration is computed, not simulated: the CUSUM is a renewal process that restarts at 0; an *excursion* starts
+with a bad event at 0 and ends back at 0 or at ``h``. :func:`excursion_alarm_probability` computes the chance
+that an excursion reaches ``h`` by dynamic programming over bad events on a fine lattice; the number of
+excursions in a window is ``requests / (1/p0 + E[excursion])`` (Wald), so
+``P(false alarm in the window) = 1 - exp(-excursions * f(h))``. This agrees with 40,000-run simulations within
+their error (0.85 % predicted vs 0.81 % simulated at the reference's h = 9.07).
+
+Windows arrive with counts, not request order, so the runtime adds a window's whole LLR at once. That floors at
+0 less often than per-request updates, so the statistic never exceeds the per-request one: false aborts stay
+within the calibrated rate and detection is at most one window late.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+from chaoskit.slo.power import kl, llr_steps
+
+DEFAULT_BURNS = (2.0, 5.0, 20.0)
+BUDGET_PERIOD_SECONDS = 30 * 24 * 3600.0
+_CELLS = 400  # lattice cells below the threshold: calibration error well under the Monte Carlo error of 40k runs
+
+
+def burn_alternative(p0: float, burn: float) -> float:
+    """The bad rate a burn stands for: ``burn * p0``, capped half-way between ``p0`` and certain failure so that a
+    20x burn of a 90 % SLO is still a rate (55 %)."""
+    return min(burn * p0, (1.0 + p0) / 2.0)
+
+
+def excursion_alarm_probability(p0: float, up: float, down: float, h: float, cells: int = _CELLS) -> float:
+    """P(a CUSUM excursion started by a bad event at 0 reaches ``h`` before it returns to 0), when requests are
+    bad with probability ``p0``, a bad one adds ``up`` and a good one subtracts ``down``.
+
+    The state lives on a lattice of ``cells`` steps below ``h`` (a good request moves exactly ``m`` cells; a bad
+    one's jump is split between the two nearest cells, keeping its mean), and the mass is carried from one bad
+    event to the next: the goods in between are geometric, which is one backward recursion per residue class.
+    """
+    if h <= up:
+        return 1.0
+    q = 1.0 - p0
+    c = min(down, h / cells)
+    m = max(1, round(down / c))
+    c = down / m
+    top = math.ceil(h / c - 1e-9)  # positions 0 .. top-1 are alive; >= top has alarmed
+    # the lattice puts the threshold at top * c >= h; far from 0, f falls as exp(-h) (the LLR is a martingale
+    # under p0), which corrects for the difference and keeps f smooth in h
+    correction = math.exp(top * c - h)
+    jump = up / c
+    j0 = int(jump)
+    frac = jump - j0
+    keep = 1.0 - frac
+    alive = [0.0] * top
+    hit = 0.0
+    # the first jump, from 0
+    for offset, weight in ((j0, keep), (j0 + 1, frac)):
+        if weight > 0:
+            if offset >= top:
+                hit += weight
+            else:
+                alive[offset] += weight
+
+    def step(acc: float, x: float) -> float:
+        return q * acc + p0 * x
+
+    for _ in range(50_000):
+        # goods: mass at k lands at j = k - g*m with probability q**g * p0 (then the bad event comes)
+        landed = [0.0] * top
+        for r in range(m):
+            column = alive[r::m]
+            filtered = list(accumulate(reversed(column), step, initial=0.0))[1:]
+            filtered.reverse()
+            landed[r::m] = filtered
+        landed[0] = 0.0  # reached 0: the excursion is over
+        # the bad event: jump up by j0 or j0 + 1 cells
+        nxt = [0.0] * top
+        if j0 + 1 < top:
+            shifted = landed[: top - j0 - 1]
+            nxt[j0 + 1 :] = [keep * a + frac * b for a, b in zip(landed[1 : top - j0], shifted, strict=True)]
+        hit += keep * sum(landed[max(top - j0, 0) :]) + frac * sum(landed[max(top - j0 - 1, 0) :])
+        alive = nxt
+        mass = sum(alive)
+        if mass <= 1e-12 * hit or mass < 1e-300:
+            break
+    return min(hit * correction, 1.0)
+
+
+@functools.lru_cache(maxsize=256)
+def calibrate_threshold(p0: float, p1: float, requests: float, alpha: float) -> float:
+    """The threshold ``h`` at which a CUSUM of ``p1`` against ``p0`` alarms with probability ``alpha`` within
+    ``requests`` requests at ``p = p0``."""
+    if not 0 < p0 < p1 < 1:
+        raise ValueError(f"need 0 < p0 < p1 < 1, got p0={p0}, p1={p1}")
+    up, good = llr_steps(p0, p1)
+    down = -good
+    drift0 = p0 * up - (1 - p0) * down  # < 0: E[z] under p0
+    cycle = 1.0 / p0 + up / -drift0  # requests per excursion cycle (Wald)
+    rise = kl(p1, p0)  # per-request drift of the excursions that do alarm
+
+    def target(h: float) -> float:
+        # an excursion that alarms needs about (h - up) / rise requests to get there: the end of the window
+        # is no time to start one
+        effective = max(requests - max(h - up, 0.0) / rise, requests / 2)
+        return -math.log1p(-alpha) * cycle / effective
+
+    h = max(math.log(1.0 / target(up)), up * 1.01)
+    for _ in range(12):
+        f = excursion_alarm_probability(p0, up, down, h)
+        if f <= 0:
+            h *= 0.9
+            continue
+        step = math.log(f / target(h))
+        h = max(h + step, 1e-3)
+        if abs(step) < 1e-3:
+            break
+    return h
+
+
+@dataclass
+class Cusum:
+    """One detector: ``p0`` against ``p1 = burn * p0``, alarming at ``threshold``."""
+
+    burn: float
+    p0: float
+    p1: float
+    threshold: float
+    scale: float = 1.0  # 1 / dispersion index
+    statistic: float = 0.0
+    peak: float = 0.0
+    up: float = field(init=False)
+    down: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        up, good = llr_steps(self.p0, self.p1)
+        self.up, self.down = up, -good
+
+    def update(self, requests: int, bad: int) -> bool:
+        """Add a window's (or one request's) evidence; True when the detector alarms."""
+        self.statistic = max(0.0, self.statistic + (bad * self.up - (requests - bad) * self.down) * self.scale)
+        if self.statistic > self.peak:
+            self.peak = self.statistic
+        return self.statistic >= self.threshold
+
+
+@dataclass
+class CusumBank:
+    """Detectors for several burns of one SLO, jointly calibrated to ``alpha`` over ``requests``.
+
+    A zero-tolerance objective (``p0 == 0``) alarms on the first bad event; an objective that allows everything
+    has no detectors.
+    """
+
+    p0: float
+    alpha: float
+    requests: float
+    dispersion: float = 1.0
+    detectors: list[Cusum] = field(default_factory=list)
+    n: int = 0
+    bad: int = 0
+    alarm: Cusum | None = None
+    zero_tolerance: bool = False
+
+    @classmethod
+    def design(
+        cls, p0: float, *, burns: Sequence[float] = DEFAULT_BURNS, requests: float, alpha: float,
+        dispersion: float = 1.0,
+    ) -> CusumBank:
+        """Build the bank: one detector per distinct ``p1`` among the burns, each at ``alpha / len(bank)``."""
+        bank = cls(p0=p0, alpha=alpha, requests=requests, dispersion=max(dispersion, 1.0))
+        if p0 <= 0:
+            bank.zero_tolerance = True
+            return bank
+        if p0 >= 1:
+            return bank
+        alternatives = sorted({round(burn_alternative(p0, b), 12) for b in burns if b > 1})
+        alternatives = [p1 for p1 in alternatives if p1 > p0]
+        share = alpha / max(len(alternatives), 1)
+        window = max(requests, 1.0)
+        for p1 in alternatives:
+            threshold = calibrate_threshold(p0, p1, float(round(window)), share)
+            bank.detectors.append(Cusum(p1 / p0, p0, p1, threshold, scale=1.0 / bank.dispersion))
+        return bank
+
+    def update(self, requests: int, bad: int) -> Cusum | None:
+        """Add evidence; returns the detector that alarmed (the first, once), else None."""
+        self.n += requests
+        self.bad += bad
+        if self.alarm is not None:
+            return None
+        if self.zero_tolerance:
+            if bad > 0:
+                self.alarm = Cusum(math.inf, 0.0, 1.0, 0.0)
+                return self.alarm
+            return None
+        for detector in self.detectors:
+            if detector.update(requests, bad) and self.alarm is None:
+                self.alarm = detector
+        return self.alarm
+
+    def reset(self) -> None:
+        for detector in self.detectors:
+            detector.statistic = detector.peak = 0.0
+        self.n = self.bad = 0
+        self.alarm = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "p0": self.p0,
+            "alpha": self.alpha,
+            "planned_requests": round(self.requests),
+            "dispersion": self.dispersion,
+            "requests": self.n,
+            "bad": self.bad,
+            "detectors": [
+                {"burn": round(d.burn, 3), "p1": d.p1, "threshold": round(d.threshold, 3),
+                 "statistic": round(d.statistic, 3), "peak": round(d.peak, 3)}
+                for d in self.detectors
+            ],
+        }  # fmt: skip
+
+
+@dataclass
+class BudgetGuard:
+    """Deterministic cap (design target 8): abort once the experiment's bad events reach ``fraction`` of the
+    30-day error budget, ``p0 * production_rate * 30 days`` bad events."""
+
+    p0: float
+    production_rate: float
+    fraction: float
+    bad: int = 0
+
+    @property
+    def allowed(self) -> float:
+        return self.fraction * self.p0 * self.production_rate * BUDGET_PERIOD_SECONDS
+
+    @property
+    def burned(self) -> float:
+        """Share of the 30-day budget burned so far (0.02 = 2 %)."""
+        budget = self.p0 * self.production_rate * BUDGET_PERIOD_SECONDS
+        return self.bad / budget if budget > 0 else 0.0
+
+    def update(self, bad: int) -> bool:
+        self.bad += bad
+        return self.p0 > 0 and self.production_rate > 0 and self.bad >= max(self.allowed, 1.0)
