@@ -66,7 +66,7 @@ def main() -> None:
                         max_foreign=args.max_foreign,
                     )
                     trials.append(t)
-                    lag = f" lag p99 {t.extra.get('lag_ms_p99', float('nan')):.0f} ms" if t.extra else ""
+                    lag = f" lag p99 {t.extra['lag_ms_p99']:.0f} ms" if "lag_ms_p99" in t.extra else ""
                     print(
                         f"round {r} p={processes} {kind:8s} {t.rps:8.0f} rps  loadgen {t.loadgen_cpu:5.0f}%  "
                         f"nginx {t.nginx_cpu:4.0f}%  foreign {t.foreign_cpu:4.0f}%{lag}",
@@ -75,10 +75,6 @@ def main() -> None:
     finally:
         nginx.close()
     (WORK / "load_overhead.json").write_text(json.dumps([asdict(t) for t in trials], indent=1))
-    print(
-        "\n| processes | users | locust rps (median) | chaoskit rps (median) | ratio | chaoskit lag p99 ms (median) |"
-    )
-    print("|---|---|---|---|---|---|")
     print(f"\n(rps medians over trials with foreign CPU <= {args.max_foreign:g} %; CPU per request over all trials)")
     print(
         "| processes | users | locust rps | chaoskit rps | rps ratio (paired rounds) "

@@ -106,6 +106,9 @@ class WindowCollector:
         response_length: int = 0,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        response: Any = None,
+        context: Any = None,
+        url: str | None = None,
         **_: Any,
     ) -> None:
         seconds = (response_time or 0.0) / 1000.0
