@@ -136,12 +136,12 @@ def main() -> None:
         # needed (a high-water mark, not a leak), so "start" is the steady state a second wave must come back to.
         run(port, args.connections, args.warmup, server.pid)
         _settle(server.pid, 0, timeout=2.0)
-        time.sleep(1.0)
+        time.sleep(2.5)
         fds0, rss0 = fd_count(server.pid), rss_kib(server.pid)
         result = run(port, args.connections, args.seconds, server.pid)
         gc.collect()
         fds1 = _settle(server.pid, fds0)
-        time.sleep(1.0)
+        time.sleep(2.5)  # the proxy releases memory 1 s after it goes idle
         rss1 = rss_kib(server.pid)
     toxic = f", latency toxic {args.latency} ms" if args.latency else ", no toxics"
     toxic += ", PYTHONMALLOC=malloc" if args.malloc else ""

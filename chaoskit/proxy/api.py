@@ -56,6 +56,9 @@ class Api:
         self.loop = loop
         self.proxies: dict[str, Proxy] = {}
         self.metrics = metrics
+        # Handlers await between checking and changing (binding a listener): one request at a time, as Go's
+        # collection lock does.
+        self._lock = asyncio.Lock()
 
     # --------------------------------------------------------------------------------------------- routing
 
@@ -110,7 +113,8 @@ class Api:
             response = Response(403, b"User agent not allowed\n", [("Content-Type", "text/plain; charset=utf-8")])
         else:
             try:
-                response = await handler(request, *args)
+                async with self._lock:
+                    response = await handler(request, *args)
             except ApiError as exc:
                 response = error(exc)
         response.headers.append(request_id)
