@@ -76,7 +76,7 @@ class ChangePointDetector:
         if bad and self.p0 <= 0:  # zero tolerance: any bad event restarts the count of clean traffic
             step = -math.inf
         else:
-            step = (bad * self.step_bad + (requests - bad) * self.step_good) * self.scale
+            step = ((bad * self.step_bad if bad else 0.0) + (requests - bad) * self.step_good) * self.scale
         self.statistic = max(0.0, self.statistic + step)
         if self.statistic == 0.0:
             self.last_zero = end

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from chaoskit.slo.power import kl, llr_steps
+from chaoskit.slo.power import beta_binomial_logpmf, kl, llr_steps
 
 DEFAULT_BURNS = (2.0, 5.0, 20.0)
 BUDGET_PERIOD_SECONDS = 30 * 24 * 3600.0
@@ -100,6 +100,39 @@ def excursion_alarm_probability(p0: float, up: float, down: float, h: float, cel
 
 
 @functools.lru_cache(maxsize=256)
+def dispersion_scale(p0: float, up: float, down: float, per_bin: int, icc: float) -> float:
+    """The factor ``s`` that makes ``exp(s * z)`` a martingale again when bad events cluster: the root in (0, 1] of
+    ``E[exp(s * Z)] = 1``, ``Z`` the LLR of one bin of ``per_bin`` requests whose bad events are beta-binomial
+    with intra-class correlation ``icc``. 1 for independent requests.
+
+    It is close to ``1 / D`` (the quasi-likelihood correction of the reference) for a 2x detector, whose
+    statistic sums many bins; the 5x and 20x detectors decide on one or two bins, where clustered errors have
+    a far heavier tail than ``1 / D`` allows for (with ``1 / D`` the bank falsely aborts 1.6 % / 3.0 % of windows
+    at an ICC of 0.01 / 0.05 instead of at most 1 %).
+    """
+    if icc <= 0 or per_bin < 2:
+        return 1.0
+    logpmf = beta_binomial_logpmf(per_bin, p0, icc)
+    values = [(lp, k * up - (per_bin - k) * down) for k, lp in enumerate(logpmf) if lp > -60]
+
+    def log_mgf(s: float) -> float:
+        terms = [lp + s * z for lp, z in values]
+        top = max(terms)
+        return top + math.log(sum(math.exp(t - top) for t in terms))
+
+    if log_mgf(1.0) <= 0:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if log_mgf(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return max(lo, 1e-6)
+
+
+@functools.lru_cache(maxsize=256)
 def calibrate_threshold(p0: float, p1: float, requests: float, alpha: float) -> float:
     """The threshold ``h`` at which a CUSUM of ``p1`` against ``p0`` alarms with probability ``alpha`` within
     ``requests`` requests at ``p = p0``."""
@@ -145,6 +178,9 @@ class Cusum:
     down: float = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.p0 <= 0:  # zero tolerance: one bad event is conclusive
+            self.up, self.down = math.inf, 0.0
+            return
         up, good = llr_steps(self.p0, self.p1)
         self.up, self.down = up, -good
 
@@ -167,7 +203,7 @@ class CusumBank:
     p0: float
     alpha: float
     requests: float
-    dispersion: float = 1.0
+    dispersion: float = 1.0  # D at one-second bins, for the record; the detectors carry their own scales
     detectors: list[Cusum] = field(default_factory=list)
     n: int = 0
     bad: int = 0
@@ -177,9 +213,16 @@ class CusumBank:
     @classmethod
     def design(
         cls, p0: float, *, burns: Sequence[float] = DEFAULT_BURNS, requests: float, alpha: float,
-        dispersion: float = 1.0,
+        dispersion: float = 1.0, icc: float = 0.0, per_second: float = 0.0,
     ) -> CusumBank:
-        """Build the bank: one detector per distinct ``p1`` among the burns, each at ``alpha / len(bank)``."""
+        """Build the bank: one detector per distinct ``p1`` among the burns, each at ``alpha / len(bank)``.
+
+        Clustered bad events are corrected for either by the intra-second correlation ``icc`` measured at
+        ``per_second`` requests per second (each detector's exact scale, :func:`dispersion_scale`), or, without
+        it, by dividing every LLR by the dispersion index ``dispersion``.
+        """
+        if icc > 0 and per_second >= 2:
+            dispersion = 1.0 + (per_second - 1.0) * icc
         bank = cls(p0=p0, alpha=alpha, requests=requests, dispersion=max(dispersion, 1.0))
         if p0 <= 0:
             bank.zero_tolerance = True
@@ -192,7 +235,10 @@ class CusumBank:
         window = max(requests, 1.0)
         for p1 in alternatives:
             threshold = calibrate_threshold(p0, p1, float(round(window)), share)
-            bank.detectors.append(Cusum(p1 / p0, p0, p1, threshold, scale=1.0 / bank.dispersion))
+            detector = Cusum(p1 / p0, p0, p1, threshold, scale=1.0 / bank.dispersion)
+            if icc > 0 and per_second >= 2:
+                detector.scale = dispersion_scale(p0, detector.up, detector.down, round(per_second), icc)
+            bank.detectors.append(detector)
         return bank
 
     def update(self, requests: int, bad: int) -> Cusum | None:
@@ -226,7 +272,7 @@ class CusumBank:
             "requests": self.n,
             "bad": self.bad,
             "detectors": [
-                {"burn": round(d.burn, 3), "p1": d.p1, "threshold": round(d.threshold, 3),
+                {"burn": round(d.burn, 3), "p1": d.p1, "threshold": round(d.threshold, 3), "scale": round(d.scale, 4),
                  "statistic": round(d.statistic, 3), "peak": round(d.peak, 3)}
                 for d in self.detectors
             ],

@@ -79,6 +79,20 @@ def information_bound(p0: float, p1: float, alpha: float, beta: float) -> float:
     return num / kl(p1, p0)
 
 
+def beta_binomial_logpmf(n: int, p: float, icc: float) -> list[float]:
+    """``log P(K = k)``, k = 0..n, for the bad events of one bin of ``n`` requests whose rate is Beta-distributed
+    with mean ``p`` and intra-class correlation ``icc`` (binomial when ``icc`` is 0)."""
+    log_c = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) for k in range(n + 1)]
+    if icc <= 0:
+        lp, lq = math.log(p), math.log1p(-p)
+        return [log_c[k] + k * lp + (n - k) * lq for k in range(n + 1)]
+    s = 1 / icc - 1
+    a, b = p * s, (1 - p) * s
+    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    tail = math.lgamma(n + a + b)
+    return [log_c[k] + math.lgamma(k + a) + math.lgamma(n - k + b) - tail - log_beta for k in range(n + 1)]
+
+
 def binomial_sf(k: int, n: int, p: float) -> float:
     """``P(X >= k)`` for ``X ~ Binomial(n, p)``, summed exactly in log space from ``k`` upward."""
     if k <= 0:

@@ -74,10 +74,9 @@ class SequentialJudge:
             settings = settings_for(slo)
             base = self.baselines.get(slo.name)
             rate = base.rate if base is not None and base.rate > 0 else FALLBACK_RATE
-            dispersion = base.dispersion.at(rate) if base is not None else 1.0
             bank = CusumBank.design(
                 sli.p0, burns=burn_rates(guardrails), requests=max(rate * planned, 1.0), alpha=settings.alpha,
-                dispersion=dispersion,
+                icc=base.dispersion.icc if base is not None else 0.0, per_second=rate,
             )
             production = guardrails.production_rate or (base.rate if base is not None else None)
             strict = bad_event_sli(slo, during=False) or sli  # the budget is the real SLO's, not the relaxed one
