@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.chaoskit-installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo demo-compose demo-compose-down images test lint venv clean
 
 venv: $(STAMP)
 
@@ -16,6 +16,17 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/chaoskit run experiments/quickstart.yaml
+
+# The docker-compose demo stack (docs/containers.md): installs and starts Docker when absent (root), builds the
+# images locally, brings the stack up on 127.0.0.1 and waits until it serves.
+demo-compose:
+	scripts/demo-compose.sh up
+
+demo-compose-down:
+	scripts/demo-compose.sh down
+
+images:
+	scripts/build-images.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

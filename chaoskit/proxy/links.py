@@ -511,6 +511,19 @@ def set_linger_zero(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+def _repause_until_wired(transport: asyncio.Transport, wired: Callable[[], bool]) -> None:
+    """Make ``pause_reading()`` from ``connection_made`` stick on Python 3.11.0-3.11.2 (Debian bookworm's
+    python3), whose socket transport adds its reader right after ``connection_made`` even when paused; bytes
+    read before the links are wired would find no destination."""
+
+    def repause() -> None:
+        if not wired() and not transport.is_closing():
+            transport.resume_reading()
+            transport.pause_reading()
+
+    asyncio.get_running_loop().call_soon(repause)
+
+
 class _Side(asyncio.BufferedProtocol):
     """Reads into the proxy's shared buffer and relays it (fast path) or feeds the link's pipeline.
 
@@ -561,9 +574,13 @@ class ClientSide(_Side):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         transport.pause_reading()
+        _repause_until_wired(transport, self.conn_wired)
         self.conn = Connection(self.proxy, transport)
         self.link = self.conn.up
         self.proxy.connection_opened(self.conn)
+
+    def conn_wired(self) -> bool:
+        return self.conn is not None and self.conn.server is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         assert self.conn is not None
@@ -591,6 +608,7 @@ class ServerSide(_Side):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.pause_reading()  # until Connection.connected() has wired the links
+        _repause_until_wired(transport, lambda: self.conn.server is not None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         assert self.transport is not None
