@@ -9,7 +9,10 @@
      ├── FaultError               a fault could not be injected, reverted or verified
      │    └── RevertError         a revert failed or could not be verified
      ├── ProbeError               a probe is misconfigured (not: a probe that observed a failure)
-     └── LedgerError              the fault ledger cannot be read or written
+     ├── LedgerError              the fault ledger cannot be read or written
+     ├── GameDayError             a game-day file is wrong (carries every Diagnostic)
+     ├── SchedulerError           the game-day scheduler cannot start (another one holds the state dir)
+     └── HistoryError             the run history database cannot be opened, read or written
 
 Errors carry their context as attributes (experiment, fault, target) so callers never parse messages.
 Only ``chaoskit.cli`` turns them into text and exit codes.
@@ -94,4 +97,29 @@ class LedgerError(ChaoskitError):
 
     def __init__(self, message: str, *, path: str | Path | None = None) -> None:
         self.path = str(path) if path is not None else None
+        super().__init__(message)
+
+
+class GameDayError(ChaoskitError):
+    """A game-day file failed to load or validate; ``diagnostics`` lists every problem found."""
+
+    def __init__(self, diagnostics: list[Diagnostic], source: str | Path | None = None) -> None:
+        self.diagnostics = list(diagnostics)
+        self.source = str(source) if source is not None else None
+        super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid game day")
+
+
+class SchedulerError(ChaoskitError):
+    """The scheduler cannot run: its state is unreadable or another scheduler holds the state directory."""
+
+    def __init__(self, message: str, *, state_dir: str | Path | None = None) -> None:
+        self.state_dir = str(state_dir) if state_dir is not None else None
+        super().__init__(message)
+
+
+class HistoryError(ChaoskitError):
+    """The run history could not be opened, read or written (``url`` names the database, without password)."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
         super().__init__(message)
