@@ -136,7 +136,8 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         aborted = [r for r in failing if r["aborted"] and r.get("removed_after") is not None]
         rate = statistics.mean([r["baseline_rate"] for r in failing if r["baseline_rate"]] or [RATE])
         bound = information_bound(P0, FAILING, 0.01, 0.01)
-        errors = sum(r["observe_errors"] or 0 for r in failing) / max(sum(r["observe_requests"] or 0 for r in failing), 1)
+        seen = max(sum(r["observe_requests"] or 0 for r in failing), 1)
+        errors = sum(r["observe_errors"] or 0 for r in failing) / seen
         lines.append(f"10 % failing (reset_peer, toxicity 10 %), {len(failing)} runs: aborted in {len(aborted)}, "
                      f"error rate during the fault {errors:.1%}, load {rate:.0f} requests/s on the SLO")  # fmt: skip
         lines.append("")
