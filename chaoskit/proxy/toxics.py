@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chaoskit.proxy.links import Stage
+    from chaoskit.proxy.stages import Stage
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
