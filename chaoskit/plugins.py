@@ -32,6 +32,7 @@ BUILTINS: tuple[str, ...] = (
     "chaoskit.faults.network",
     "chaoskit.faults.noop",
     "chaoskit.faults.process",
+    "chaoskit.faults.stress",
     "chaoskit.history.plugin",
     "chaoskit.load.plugin",
     "chaoskit.probes.builtin",
