@@ -1,4 +1,8 @@
-"""Cron slots in a time zone, computed by cronsim (the cron semantics of Debian's cron, DST included)."""
+"""Cron slots in a time zone, computed by cronsim (the cron semantics of Debian's cron, DST included).
+
+Five fields as in crontab, the ``@daily``-style shorthands, or six fields with seconds first (``*/30 * * * * *``,
+cronsim's extension: for soak schedules and tests; six-field expressions skip Debian's DST adjustments).
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,9 @@ def expand(expression: str) -> str:
 def check_cron(expression: str) -> str:
     """The expression, or ValueError saying what is wrong with it."""
     text = expand(expression)
-    if len(text.split()) != 5:
-        raise ValueError(f"a cron expression has five fields (minute hour day month weekday), got {expression!r}")
+    if len(text.split()) not in (5, 6):
+        raise ValueError("a cron expression has five fields (minute hour day month weekday), or six with seconds "
+                         f"first, got {expression!r}")
     try:
         CronSim(text, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     except CronSimError as exc:

@@ -86,7 +86,8 @@ class Notify(Strict):
 class Schedule(Strict):
     """When the scheduler starts the game day."""
 
-    cron: str = Field(description="Five cron fields (minute hour day month weekday), or @daily, @weekly, ...")
+    cron: str = Field(description="Five cron fields (minute hour day month weekday), @daily, @weekly, ..., or six "
+                      "with seconds first.")
     timezone: str = Field("UTC", description="The IANA time zone the cron fields are read in.")
     starting_deadline: Duration = Field(
         3600.0, description="A slot the scheduler missed (it was down) still starts if it is at most this late."
