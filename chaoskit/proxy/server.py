@@ -104,8 +104,8 @@ class ProxyServer:
 class ServerThread:
     """A :class:`ProxyServer` on its own thread and event loop, as experiments embed it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = ProxyServer(host, port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, metrics: bool = False) -> None:
+        self.server = ProxyServer(host, port, metrics=metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -422,3 +423,26 @@ def test_garbage_request_line_gets_400_and_the_server_lives_on(api: Api) -> None
         sock.sendall(b"\x00\x01garbage\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 400")
     assert api("GET", "/version").status == 200
+
+
+def test_metrics_count_bytes_when_connections_end(echo: EchoServer) -> None:
+    from chaoskit.proxy.server import ServerThread
+
+    thread = ServerThread(metrics=True)
+    thread.start()
+    try:
+        api = Api(thread.url)
+        listen = api.proxy("a", echo.addr)["listen"]
+        with connect(listen) as sock:
+            sock.sendall(b"12345")
+            assert recv_exactly(sock, 5) == b"12345"
+        deadline = time.monotonic() + 5
+        while thread.server.proxies["a"].connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        reply = api("GET", "/metrics")
+        assert reply.status == 200
+        assert reply.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+        line = f'toxiproxy_proxy_received_bytes_total{{direction="upstream",listener="{listen}",proxy="a",'
+        assert f'{line}upstream="{echo.addr}"}} 5' in reply.body.decode()
+    finally:
+        thread.stop()

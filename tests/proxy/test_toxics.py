@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chaoskit.proxy.server import ServerThread
 from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly
@@ -335,3 +337,45 @@ def test_connections_are_released_when_clients_leave(server: ServerThread, api: 
     while server.server.proxies["p"].connections and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not server.server.proxies["p"].connections
+
+
+# ------------------------------------------------------------------------------------- property: data intact
+
+_harmless = st.sampled_from(
+    [
+        ("noop", {}),
+        ("latency", {"latency": 2, "jitter": 1}),
+        ("bandwidth", {"rate": 50_000}),
+        ("slicer", {"average_size": 64, "size_variation": 32, "delay": 100}),
+        ("slicer", {"average_size": 1000, "size_variation": 0}),
+        ("slow_close", {"delay": 1}),
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    chain=st.lists(st.tuples(_harmless, st.sampled_from(["upstream", "downstream"]), st.booleans()), max_size=5),
+    payload=st.binary(min_size=1, max_size=200_000),
+    toxicity=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_chains_of_harmless_toxics_deliver_every_byte_in_order(
+    api: Api, proxy: str, chain: list, payload: bytes, toxicity: float
+) -> None:
+    with connect(proxy) as sock:
+        live = []
+        for i, ((kind, attributes), stream, during) in enumerate(chain):
+            body = {"type": kind, "name": f"t{i}", "stream": stream, "toxicity": toxicity, "attributes": attributes}
+            if during:
+                live.append(body)  # added while the connection is open
+            else:
+                assert api("POST", "/proxies/p/toxics", body).status == 200
+        sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+        sender.start()
+        for body in live:
+            assert api("POST", "/proxies/p/toxics", body).status == 200
+        got = recv_exactly(sock, len(payload))
+        sender.join(10)
+    for i in range(len(chain)):
+        api("DELETE", f"/proxies/p/toxics/t{i}")
+    assert got == payload
