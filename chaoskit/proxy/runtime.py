@@ -67,12 +67,13 @@ async def open_proxies(experiment: Experiment) -> ProxyRuntime:
     a proxy cannot listen (port taken), after undoing what was done.
     """
     if not experiment.proxies:
-        url = experiment.proxy.url
-        client = ToxiproxyClient(url, timeout=API_TIMEOUT) if url else None
-        return ProxyRuntime(url=url or "", embedded=False, _client=client)
+        return ProxyRuntime(url=experiment.proxy.url or "", embedded=False)
     thread: ServerThread | None = None
     if experiment.proxy.url:
-        client = ToxiproxyClient(experiment.proxy.url, timeout=API_TIMEOUT)
+        try:
+            client = ToxiproxyClient(experiment.proxy.url, timeout=API_TIMEOUT)
+        except ValueError as exc:
+            raise TargetError(f"proxy.url: {exc}", target="proxy") from None
     else:
         from chaoskit.proxy.server import ServerThread
 

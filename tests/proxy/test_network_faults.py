@@ -348,3 +348,12 @@ def test_inject_takes_over_a_leftover_toxic_of_the_same_name(
             await runtime.close()
 
     asyncio.run(main())
+
+
+def test_a_bad_or_dead_proxy_url_is_a_target_error(registry: Registry, echo: EchoServer) -> None:
+    proxies = [{"name": "store", "listen": f"127.0.0.1:{_free_port()}", "upstream": echo.addr}]
+    with pytest.raises(TargetError, match=r"proxy\.url"):
+        asyncio.run(open_proxies(_experiment(registry, [], proxies, url="ftp://x")))
+    dead = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(TargetError, match="not reachable"):
+        asyncio.run(open_proxies(_experiment(registry, [], proxies, url=dead)))
