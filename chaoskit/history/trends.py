@@ -12,11 +12,12 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from chaoskit.history.record import RunRecord
 
 Z95 = 1.959963984540054  # the two-sided 95 % normal quantile
-FLAKY_LOW, FLAKY_HIGH = 0.10, 0.90
+FLAKY_LOW, FLAKY_HIGH = Fraction(1, 10), Fraction(9, 10)
 JUDGED = frozenset({"passed", "failed", "error", "inconclusive"})
 
 
@@ -45,8 +46,7 @@ def is_flaky(passed: int, runs: int) -> bool:
     """Whether the pass rate sits between 10 % and 90 % (inclusive): it neither reliably passes nor fails."""
     if runs <= 0:
         return False
-    rate = passed / runs
-    return FLAKY_LOW <= rate <= FLAKY_HIGH
+    return FLAKY_LOW <= Fraction(passed, runs) <= FLAKY_HIGH  # exact: 1 of 10 is flaky, not a rounding
 
 
 def theil_sen(points: Sequence[tuple[float, float]]) -> float | None:
