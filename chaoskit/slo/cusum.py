@@ -56,6 +56,14 @@ def excursion_alarm_probability(p0: float, up: float, down: float, h: float, cel
     c = min(down, h / cells)
     m = max(1, round(down / c))
     c = down / m
+    # very high SLOs (p0 = 0.01 %): a good request moves far less than a cell. The goods between two bad events
+    # then descend a geometric number of good steps, rounded to whole cells: P(0) = 1 - r**0.5 and
+    # P(d) = r**d (r**-0.5 - r**0.5) with r = q**(cells per good step)
+    fractional = down * cells < h / 4
+    if fractional:
+        c, m = h / cells, 1
+        r = math.exp(c / down * math.log1p(-p0))
+        at_zero, scale, q = 1.0 - math.sqrt(r), (1.0 / math.sqrt(r) - math.sqrt(r)) * r, r
     top = math.ceil(h / c - 1e-9)  # positions 0 .. top-1 are alive; >= top has alarmed
     # the lattice puts the threshold at top * c >= h; far from 0, f falls as exp(-h) (the LLR is a martingale
     # under p0), which corrects for the difference and keeps f smooth in h
@@ -80,11 +88,16 @@ def excursion_alarm_probability(p0: float, up: float, down: float, h: float, cel
     for _ in range(50_000):
         # goods: mass at k lands at j = k - g*m with probability q**g * p0 (then the bad event comes)
         landed = [0.0] * top
-        for r in range(m):
-            column = alive[r::m]
-            filtered = list(accumulate(reversed(column), step, initial=0.0))[1:]
-            filtered.reverse()
-            landed[r::m] = filtered
+        if fractional:
+            # S[i] = v[i] + r S[i+1]; landed[j] = P(0) v[j] + scale * S[j+1]
+            tail = list(accumulate(reversed(alive), lambda acc, x: q * acc + x, initial=0.0))[::-1]
+            landed = [at_zero * v + scale * t for v, t in zip(alive, tail[1:], strict=True)]
+        else:
+            for residue in range(m):
+                column = alive[residue::m]
+                filtered = list(accumulate(reversed(column), step, initial=0.0))[1:]
+                filtered.reverse()
+                landed[residue::m] = filtered
         landed[0] = 0.0  # reached 0: the excursion is over
         # the bad event: jump up by j0 or j0 + 1 cells
         nxt = [0.0] * top

@@ -105,10 +105,21 @@ def binomial_sf(k: int, n: int, p: float) -> float:
         return 1.0
     log_p, log_q = math.log(p), math.log1p(-p)
     log_n = math.lgamma(n + 1)
+
+    def pmf(i: int) -> float:
+        return math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+
     total = 0.0
+    if k <= n * p:  # the body of the distribution: 1 - P(X <= k - 1), summed downward
+        for i in range(k - 1, -1, -1):
+            term = pmf(i)
+            total += term
+            if term < total * 1e-15:
+                break
+        return min(max(1.0 - total, 0.0), 1.0)
     for i in range(k, n + 1):
-        term = math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        term = pmf(i)
         total += term
-        if i > n * p and term < total * 1e-15:
+        if term < total * 1e-15:
             break
     return min(total, 1.0)

@@ -140,3 +140,17 @@ def test_budget_guard_trips_deterministically_at_its_share_of_the_30_day_budget(
     assert guard.allowed == pytest.approx(518.4)
     assert not guard.update(518)
     assert guard.update(1) and guard.burned == pytest.approx(519 / 25_920)
+
+
+def test_very_high_slos_calibrate_quickly_and_hold_alpha() -> None:
+    # 99.99 % at 1,000 requests/s for 5 minutes: a good request moves the 2x CUSUM by 1e-4, far below a lattice
+    # cell, so the goods between bad events are taken as a geometric number of cells
+    import time
+
+    began = time.perf_counter()
+    b = CusumBank.design(1e-4, requests=300_000, alpha=0.01)
+    assert time.perf_counter() - began < 2.0
+    rng, reps = random.Random(12), 2000
+    aborted = sum(false_abort(b, rng, 1e-4, 300_000) for _ in range(reps))
+    assert aborted / reps <= 0.012
+    assert requests_to_abort(b, rng, 0.01) is not None  # a 100x burn is caught
