@@ -29,6 +29,7 @@ REGISTRY_HOOKS = (
     "chaoskit_register_reporters",
 )
 BUILTINS: tuple[str, ...] = (
+    "chaoskit.faults.container",
     "chaoskit.faults.network",
     "chaoskit.faults.noop",
     "chaoskit.faults.process",

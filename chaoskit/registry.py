@@ -51,6 +51,13 @@ class Fault(abc.ABC):
     @abc.abstractmethod
     async def verify_reverted(self) -> None: ...
 
+    def observations(self) -> dict[str, Any]:
+        """What the fault saw of its target, read after a verified revert (e.g. how long a restart policy took
+        to bring a killed container back, when its health check passed). It lands on the fault's record, in the
+        journal and in reports. A ``"finding"`` entry is a resilience finding (the target did not come back as
+        it should) and makes the run FAILED."""
+        return {}
+
 
 @dataclass(frozen=True)
 class FaultKind:

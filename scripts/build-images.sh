@@ -4,7 +4,7 @@
 #   chaoskit-base:<recipe hash>   debootstrap of a minimal Debian bookworm with python3 (+ python3-click for the
 #                                 proxy's CLI), imported with `docker import`; also tagged chaoskit-base:bookworm
 #   chaoskit/shop:local           targets/shop/Dockerfile, FROM the base (the demo shop's API and store)
-#   chaoskit/proxy:local          docker/proxy.Dockerfile, FROM the base (chaoskit's Toxiproxy-compatible proxy)
+#   chaoskit/proxy:local          images/proxy.Dockerfile, FROM the base (chaoskit's Toxiproxy-compatible proxy)
 #
 # The base is cached twice: by its tag (the hash of its recipe: suite, variant, packages, recipe version), and as
 # a tarball in $CHAOSKIT_IMAGE_CACHE (default /var/cache/chaoskit), so a wiped engine re-imports in seconds.
@@ -80,5 +80,5 @@ if [ "${1:-}" = "--base-only" ]; then
 fi
 log "building chaoskit/shop:local and chaoskit/proxy:local FROM $BASE"
 docker build -q --build-arg BASE="$BASE" -t chaoskit/shop:local -f targets/shop/Dockerfile . >/dev/null
-docker build -q --build-arg BASE="$BASE" -t chaoskit/proxy:local -f docker/proxy.Dockerfile . >/dev/null
+docker build -q --build-arg BASE="$BASE" -t chaoskit/proxy:local -f images/proxy.Dockerfile . >/dev/null
 log "images ready: $BASE, chaoskit/shop:local, chaoskit/proxy:local"

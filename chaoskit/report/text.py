@@ -52,6 +52,15 @@ def verdict_line(v: SloVerdict) -> str:
     return f"{line} {stats}" if stats else line
 
 
+def observations_text(observed: dict[str, object]) -> str:
+    """``restarted by: restart policy always, back after 1.2s, ...``: what a fault saw of its target."""
+    parts = []
+    for key, value in observed.items():
+        label = key.replace("_", " ")
+        parts.append(f"{label} {value:g}s" if isinstance(value, float) else f"{label}: {value}")
+    return ", ".join(parts)
+
+
 def render_text(result: RunResult) -> str:
     lines = [f"{result.outcome.value.upper()}: {result.title}", f"  {result.reason}", ""]
     if result.verdicts:
@@ -76,5 +85,7 @@ def render_text(result: RunResult) -> str:
         lines.append(f"fault {f.name} ({f.type}) on {f.target}: {state}, {ttr}{extra}")
         if f.error:
             lines.append(f"  error: {f.error}")
+        if f.observations:
+            lines.append(f"  observed: {observations_text(f.observations)}")
     lines.append(f"journal: {result.journal}  ({result.duration:.1f}s, exit code {result.exit_code})")
     return "\n".join(lines)

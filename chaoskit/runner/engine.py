@@ -341,7 +341,12 @@ class Runner:
             record.reverted_at, record.verified = time.time(), True
             if active.entry is not None:
                 self.ledger.close(active.entry.id)
-            self.emit("fault_reverted", fault=record.name, target=record.target, verified=True)
+            observed = active.fault.observations()
+            record.observations = observed or None
+            if observed.get("finding"):
+                self._set(Outcome.FAILED, f"fault {record.name} on {record.target}: {observed['finding']}")
+            self.emit("fault_reverted", fault=record.name, target=record.target, verified=True,
+                      observations=record.observations)
             self._hook("chaoskit_fault_reverted", fault=active.fault, spec_name=record.name, verified=True)
 
     async def _recover(self, spec: FaultSpec, reverted_at: float) -> None:

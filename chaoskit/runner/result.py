@@ -145,6 +145,7 @@ class FaultRecord:
     recovery_confirmed_after: float | None = None  # seconds from revert to the confirmation of recovery
     recovery_censored: bool | None = None  # no recovery confirmed within the recovery phase
     abort_evidence: dict[str, Any] | None = None  # the deciding window and the detector's state
+    observations: dict[str, Any] | None = None  # what the fault saw of its target (Fault.observations)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
