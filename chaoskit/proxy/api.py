@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from chaoskit.proxy import jsonio
 from chaoskit.proxy.http import Request, Response
@@ -88,8 +88,12 @@ class Api:
 
     async def handle(self, request: Request) -> Response:
         target = request.target
-        if target.startswith(("http://", "https://")):
-            target = urlsplit(target).path or "/"
+        if target.startswith(("http://", "https://")):  # absolute-form: keep the path after the authority
+            slash = target.find("/", target.find("//") + 2)
+            authority = target[: slash if slash >= 0 else len(target)]
+            if authority.count("[") != authority.count("]"):
+                return Response(400, b"400 Bad Request: invalid URL", [("Content-Type", "text/plain")])
+            target = target[slash:] if slash >= 0 else "/"
         path = target.split("?", 1)[0]
         if "%" in path:
             try:

@@ -446,3 +446,19 @@ def test_metrics_count_bytes_when_connections_end(echo: EchoServer) -> None:
         assert f'{line}upstream="{echo.addr}"}} 5' in reply.body.decode()
     finally:
         thread.stop()
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        (b"http://[x/proxies", 400),
+        (b"http://127.0.0.1/version", 200),
+        (b"/version?x=%zz", 200),
+        (b"/proxies/%zz", 400),
+        (b"*", 404),
+    ],
+)
+def test_request_targets(api: Api, target: bytes, status: int) -> None:
+    with socket.create_connection((api.host, api.port), timeout=5) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 %d" % status)

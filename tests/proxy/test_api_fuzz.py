@@ -95,6 +95,9 @@ paths = st.one_of(
     segments.map(lambda p: f"/proxies/{p}/toxics"),
     st.tuples(segments, segments).map(lambda pt: f"/proxies/{pt[0]}/toxics/{pt[1]}"),
     st.text(max_size=20),
+    st.tuples(st.sampled_from(["http://", "https://", "http://["]), st.text(max_size=8), st.text(max_size=12)).map(
+        "".join
+    ),
 )
 methods = st.sampled_from(
     ["GET", "GET", "POST", "POST", "POST", "PATCH", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "G\x00T", ""]
