@@ -50,10 +50,10 @@ def entry_point() -> str:
     """What started this run: ``gameday``, ``pytest``, ``cli`` or ``api``."""
     if os.environ.get("CHAOSKIT_GAMEDAY_RUN"):
         return "gameday"
-    if "PYTEST_CURRENT_TEST" in os.environ:
-        return "pytest"
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if (spec is not None and spec.name == "chaoskit.__main__") or os.path.basename(sys.argv[0]) == "chaoskit":
-        return "cli"
+        return "cli"  # checked before pytest: a test's subprocess inherits PYTEST_CURRENT_TEST
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return "pytest"
     return "api"
