@@ -69,15 +69,13 @@ def _process_site(pid: int, label: str) -> HogSite:
 
 def _container_site(name: str) -> HogSite:
     try:
-        import docker.errors
-
-        import docker
+        import docker  # its errors module comes with it
     except ImportError:
         raise FaultError(
             f"container {name}: the Docker SDK is not installed; pip install 'chaoskit[docker]'", target=name
         ) from None
     try:
-        client = docker.from_env()  # type: ignore[attr-defined]
+        client = docker.from_env()
     except docker.errors.DockerException as exc:
         raise FaultError(f"container {name}: no Docker engine answers: {exc}", target=name) from None
     try:
@@ -237,8 +235,13 @@ class HogFault(Fault):
             raise FaultError(f"the hog could not start in {self.label}: {text[6:]}", target=self.label)
         if not text.startswith("ready "):
             code = await asyncio.to_thread(self.popen.wait)
+            how = f"status {code}"
+            if code < 0:
+                how = f"signal {signal.Signals(-code).name}"
+                if code == -signal.SIGKILL and self.what == "memory":
+                    how += " (the OOM killer: the target's memory limit is below what the hog asked for)"
             where = f"; see {self.log}" if self.log is not None else ""
-            raise FaultError(f"the hog for {self.label} exited with status {code} before it was ready{where}",
+            raise FaultError(f"the hog for {self.label} ended by {how} before it was ready{where}",
                              target=self.label)
         self.ready = text
 

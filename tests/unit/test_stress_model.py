@@ -153,7 +153,8 @@ def test_cgroup_v1_hybrid_maps_each_hierarchy_and_reads_v1_accounting(tmp_path: 
     cgs = cgroups_of(4242, proc=proc)
     assert [cg.version for cg in cgs.members] == [1, 1, 1, 2]
     cpu = cgs.holding("cpu")
-    assert cpu is not None and cpu.controllers == {"cpu", "cpuacct"} and cpu.dir == tmp_path / "cg/cpu,cpuacct/docker/abc"
+    assert cpu is not None and cpu.controllers == {"cpu", "cpuacct"}
+    assert cpu.dir == tmp_path / "cg/cpu,cpuacct/docker/abc"
     assert cgs.cpu_usage() == 1.5 and cgs.cpu_limit() == 0.5  # the parent's quota applies
     assert cgs.memory_usage() == 1 << 20 and cgs.memory_limit() is None  # v1's "unlimited"
     systemd = next(cg for cg in cgs.members if "name=systemd" in cg.controllers)
@@ -178,3 +179,25 @@ def test_mountinfo_escapes_and_non_cgroup_lines(tmp_path: Path) -> None:
                     "32 31 0:29 / /sys/fs/my\\040cgroups rw - cgroup cgroup rw,cpu,noprefix\n")
     (m,) = mounts(info)
     assert str(m.mountpoint) == "/sys/fs/my cgroups" and m.controllers == {"cpu"} and not m.read_only
+
+
+def test_a_cgroup_that_cannot_take_the_hog_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from chaoskit.errors import FaultError
+    from chaoskit.faults._stress import HogSite, _writable
+
+    ro = V1_MOUNTINFO.replace("@/cg/cpu,cpuacct rw,relatime", "@/cg/cpu,cpuacct ro,relatime")
+    proc = _tree(tmp_path, ro, "4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n", {
+        "cg/cpu,cpuacct/docker/abc/cgroup.procs": "", "cg/memory/docker/abc/cgroup.procs": "",
+    })
+    site = HogSite("container api (abc)", cgroups_of(4242, proc=proc))
+    with pytest.raises(FaultError) as info:
+        _writable(site, "stress.cpu")
+    text = str(info.value)
+    assert "cpu cgroup cpu,cpuacct:/docker/abc (v1) cannot take a process" in text and "read-only" in text
+    assert "run as root" in text
+    required, optional = _writable(site, "stress.memory")  # memory is writable; cpu then is only optional
+    assert required == [str(tmp_path / "cg/memory/docker/abc/cgroup.procs")] and optional == []
+    v2 = _tree(tmp_path / "v2", V2_MOUNTINFO, "0::/app\n", {"cg/app/cgroup.controllers": "memory\n",
+                                                            "cg/app/cgroup.procs": ""})
+    with pytest.raises(Exception, match="no cgroup with the cpu controller"):
+        _writable(HogSite("pid 4242", cgroups_of(4242, proc=v2)), "stress.cpu")
