@@ -42,16 +42,6 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str) and not isinstance(value, FloatLiteral):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list) and not isinstance(value, JsonObject):
-        return [_clean(v) for v in value]
-    if isinstance(value, JsonObject):
-        return JsonObject((k, _clean(v)) for k, v in value)
-    return value
-
-
 def decode(body: bytes) -> Any:
     """The first JSON value of ``body`` (raises ApiError 400 ``bad request body: ...``)."""
     text = body.decode("utf-8", "replace")
@@ -68,7 +58,7 @@ def decode(body: bytes) -> Any:
         raise bad_request(str(exc)) from None
     except RecursionError:
         raise bad_request("exceeded max depth") from None
-    return _clean(value)
+    return value
 
 
 def _kind(value: Any) -> str:
@@ -124,7 +114,7 @@ def convert(item: Any, go_type: str, where: str) -> Any:
     if go_type == "string":
         if not isinstance(item, str) or isinstance(item, FloatLiteral):
             raise type_error(item, where, go_type)
-        return item
+        return _SURROGATE.sub("\ufffd", item)  # as Go decodes a lone surrogate escape
     if go_type == "bool":
         if not isinstance(item, bool):
             raise type_error(item, where, go_type)

@@ -462,3 +462,12 @@ def test_request_targets(api: Api, target: bytes, status: int) -> None:
     with socket.create_connection((api.host, api.port), timeout=5) as sock:
         sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 %d" % status)
+
+
+def test_deep_json_is_read_or_refused_never_a_500(api: Api, echo: EchoServer) -> None:
+    deep = b"[" * 900 + b"]" * 900
+    body = b'{"name":"a","upstream":"%s","listen":"127.0.0.1:0","x":%s}' % (echo.addr.encode(), deep)
+    assert api("POST", "/proxies", raw=body).status == 201
+    _error(api("POST", "/proxies", raw=b"[" * 50_000), 400, "bad request body: exceeded max depth")
+    reply = api("POST", "/proxies", raw=b'{"name":"\\ud800","upstream":"x:1","listen":"127.0.0.1:0"}')
+    assert reply.status == 201 and reply.json()["name"] == "\ufffd"
