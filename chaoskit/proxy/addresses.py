@@ -50,7 +50,7 @@ def _port(addr: str, port: str) -> int:
         return value
     try:
         return socket.getservbyname(port, "tcp")
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise AddressError(f"lookup tcp/{port}: unknown port") from None
 
 
@@ -72,7 +72,7 @@ def resolve(addr: str) -> tuple[str | None, int]:
         return "127.0.0.1", port
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise AddressError(f"lookup {host}: no such host") from None
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     return str(infos[0][4][0]), port

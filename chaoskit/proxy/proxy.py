@@ -190,7 +190,7 @@ class Proxy:
             transport, _ = await asyncio.wait_for(
                 self.loop.create_connection(lambda: ServerSide(conn), host, port), DIAL_TIMEOUT
             )
-        except (TimeoutError, OSError, AddressError, UnicodeError, OverflowError):
+        except (TimeoutError, OSError, ValueError, OverflowError):  # AddressError and UnicodeError are ValueErrors
             conn.close()  # as Toxiproxy: the client connects, then reads EOF
             return
         except asyncio.CancelledError:

@@ -471,3 +471,12 @@ def test_deep_json_is_read_or_refused_never_a_500(api: Api, echo: EchoServer) ->
     _error(api("POST", "/proxies", raw=b"[" * 50_000), 400, "bad request body: exceeded max depth")
     reply = api("POST", "/proxies", raw=b'{"name":"\\ud800","upstream":"x:1","listen":"127.0.0.1:0"}')
     assert reply.status == 201 and reply.json()["name"] == "\ufffd"
+
+
+def test_unusable_addresses_are_listen_errors_or_eof(api: Api) -> None:
+    reply = api("POST", "/proxies", {"name": "a", "upstream": "x:1", "listen": "127.0.0.1:a\u0000b"})
+    assert reply.status == 500 and reply.json()["error"].startswith("listen tcp: lookup tcp/")
+    listen = api.proxy("b", "127.0.0.1:\u0000")["listen"]
+    with connect(listen) as sock:
+        assert sock.recv(10) == b""  # the dial fails: the client reads EOF
+    assert api("GET", "/version").status == 200
