@@ -20,7 +20,16 @@ from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly
 
 STREAM = "the-stream-proxy"
 # Listen addresses the fuzzer may send: all on loopback and resolved without DNS; some cannot be bound.
-SAFE_LISTEN = ["127.0.0.1:0", "localhost:0", "[::1]:0", "127.0.0.1:", "local373", "127.0.0.1:99999", "[::1", "127.0.0.1:a\x00b"]
+SAFE_LISTEN = [
+    "127.0.0.1:0",
+    "localhost:0",
+    "[::1]:0",
+    "127.0.0.1:",
+    "local373",
+    "127.0.0.1:99999",
+    "[::1",
+    "127.0.0.1:a\x00b",
+]
 # Toxiproxy answers 500 with Go's net error when a listen address cannot be bound or parsed (spec §1.1).
 LISTEN_ERRORS = ("listen tcp", "address ", "lookup ")
 
