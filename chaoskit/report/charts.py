@@ -77,8 +77,9 @@ def datasets(timeline: Timeline) -> dict[str, list[dict[str, Any]]]:
         lines.append({"chart": t.chart, "slo": t.slo, "label": t.label, "x0": round(t.start, 3),
                       "x1": round(t.end, 3), "y": t.value, "labelled": labelled})
     flip_after = 0.85 * timeline.end
-    for mark in marks:
+    for i, mark in enumerate(sorted(marks, key=lambda m: m["x"])):
         mark["flip"] = mark["x"] > flip_after
+        mark["row"] = i % 2  # neighbouring labels on two lines, so an abort and a recovery close together stay legible
     for band in bands:
         band["x0"], band["x1"] = round(band["x0"], 3), round(band["x1"], 3)
     return {"points": points, "bands": bands, "marks": marks, "thresholds": lines}
@@ -122,7 +123,7 @@ def _event_layers(labels: bool) -> list[dict[str, Any]]:
         layers.append({
             "name": "event_label",
             "data": {"name": "marks"},
-            "mark": {"type": "text", "baseline": "bottom", "dy": -3, "fontSize": 11,
+            "mark": {"type": "text", "baseline": "bottom", "fontSize": 11, "dy": {"expr": "datum.row ? -17 : -3"},
                      "align": {"expr": "datum.flip ? 'right' : 'left'"}, "dx": {"expr": "datum.flip ? -3 : 3"}},
             "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"value": HEIGHT},
                          "text": {"field": "label"}, "color": color},
@@ -177,21 +178,23 @@ def _series(metrics: list[tuple[str, str]], y_title: str, *, log: bool = False) 
     }
 
 
-def _hover(fields: list[tuple[str, str]], zoom: str) -> dict[str, Any]:
-    """A transparent rule per point that shows the figures of the time under the pointer."""
+def _hover(fields: list[tuple[str, str]], zoom: str, width: float) -> dict[str, Any]:
+    """An invisible full-height column per point: hovering anywhere shows that time's figures (and shades the
+    column); dragging pans and scrolling zooms the shared time axis."""
     return {
         "name": "hover",
         "data": {"name": "points"},
-        "transform": [{"filter": "datum.n === request"}],
+        "transform": [{"filter": "datum.n === request"}, {"calculate": f"datum.t + {width}", "as": "t_end"}],
         "params": [
-            {"name": f"{zoom}_hover", "select": {"type": "point", "fields": ["t"], "nearest": True,
-                                                 "on": "pointerover", "clear": "pointerout"}},
+            {"name": f"{zoom}_hover", "select": {"type": "point", "fields": ["t"], "on": "pointerover",
+                                                 "clear": "pointerout"}},
             {"name": zoom, "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"},
         ],
-        "mark": {"type": "rule", "color": "#888"},
+        "mark": {"type": "rect", "color": "#666"},
         "encoding": {
             "x": {"field": "t", "type": "quantitative"},
-            "opacity": {"condition": {"param": f"{zoom}_hover", "empty": False, "value": 0.6}, "value": 0},
+            "x2": {"field": "t_end"},
+            "opacity": {"condition": {"param": f"{zoom}_hover", "empty": False, "value": 0.15}, "value": 0},
             "tooltip": [{"field": "t", "title": "t (s)"}, *({"field": f, "title": t} for f, t in fields)],
         },
     }
@@ -211,7 +214,7 @@ def timeline_spec(timeline: Timeline) -> dict[str, Any]:
             *(_threshold_layers(key) if any(t["chart"] == key for t in data["thresholds"]) else []),
             series,
             *_event_layers(labels=first),
-            _hover(_TOOLTIP, f"zoom_{key}"),
+            _hover(_TOOLTIP, f"zoom_{key}", timeline.width),
         ]
         for layer in layers:  # mark names become CSS classes; they must be unique in the whole spec
             layer["name"] = f"{key}_{layer['name']}"

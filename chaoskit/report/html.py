@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaoskit.report.charts import timeline_spec
-from chaoskit.report.facts import fault_state, number, recovery_text, verdict_rows
+from chaoskit.report.facts import VerdictRow, fault_state, number, recovery_text, verdict_rows
 from chaoskit.report.timeline import Episode, Timeline, build_timeline
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ th { background: #f6f8fa; font-weight: 600; } td.num { text-align: right; font-v
 tr.s-breached td { background: #ffebe9; } tr.s-insufficient td { background: #fff8c5; }
 .status { font-weight: 600; } .s-met .status { color: var(--ok); } .s-breached .status { color: var(--bad); }
 .s-insufficient .status { color: var(--warn); }
-.detail { color: var(--muted); font-size: 12px; }
+.detail { color: var(--muted); font-size: 12px; } details summary { cursor: pointer; }
+table.stats { width: auto; margin: 2px 0; font-size: 11.5px; } table.stats td { border: 0; padding: 0 8px 0 0; }
 pre { background: #f6f8fa; border: 1px solid var(--line); padding: 10px; overflow: auto; font-size: 12px; }
 #timeline { min-height: 120px; } .note { color: var(--muted); font-size: 12.5px; }
 .vega-bind { font-size: 13px; margin: 4px 0 8px; } .vega-bind-name { font-weight: 600; }
@@ -107,21 +108,30 @@ def _header(result: RunResult, timeline: Timeline) -> str:
     )
 
 
+def _detail(row: VerdictRow) -> str:
+    """The judge's sentence and any one-line check it made; every statistic behind them folded away."""
+    lines = [row.detail] + [text for key, text in row.extras.items() if "." not in key and " " in text]
+    shown = "<br>".join(escape(x) for x in lines if x)
+    if not row.extras:
+        return shown
+    stats = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in row.extras.items())
+    return f'{shown}<details><summary>statistics</summary><table class="stats">{stats}</table></details>'
+
+
 def _verdict_table(result: RunResult) -> str:
     rows = verdict_rows(result)
     if not rows:
         return '<p class="note" id="verdicts">No SLO was judged in this run.</p>'
     body = []
     for r in rows:
-        extras = "; ".join(f"{k} {v}" for k, v in r.extras.items())
-        detail = " · ".join(x for x in (r.detail, extras) if x)
+        detail = _detail(r)
         body.append(
             f'<tr class="s-{escape(r.status)}"><td>{escape(r.slo)}</td><td>{escape(r.phase_label)}</td>'
             f"<td>{escape(r.objective)}</td><td class=\"num\">{escape(r.observed_text)}</td>"
             f'<td class="status">{escape(r.status_text)}</td>'
             f'<td class="num">{r.requests:,}</td><td class="num">{r.errors:,}</td>'
             f'<td class="num">{r.seconds:g}s</td><td class="num">{escape(r.ttr)}</td>'
-            f'<td class="detail">{escape(detail)}</td></tr>'
+            f'<td class="detail">{detail}</td></tr>'
         )
     head = "".join(f"<th>{h}</th>" for h in ("SLO", "phase", "objective", "observed", "status", "requests",
                                                "errors", "span", "TTR", "detail"))

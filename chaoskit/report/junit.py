@@ -83,7 +83,7 @@ def _slo_case(suite: _Suite, row: VerdictRow) -> None:
     figures = row.figures()
     for key, value in figures.items():
         suite.prop(f"{row.slo}.{key}", value)
-    name = f"{row.slo} during {row.fault}" if row.fault else f"{row.slo} in {row.phase}"
+    name = f"{row.slo} {row.phase_label}" if row.fault else f"{row.slo} in {row.phase}"
     if row.status == "breached":
         outcome, message = "failure", (f"SLO {row.slo} breached in {row.phase_label}: observed {row.observed_text}, "
                                        f"objective {row.objective} ({row.evidence_text})")

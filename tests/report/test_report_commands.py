@@ -74,8 +74,9 @@ def test_chaoskit_run_writes_the_reports_it_is_asked_for(tmp_path: Path, monkeyp
     assert "a noop episode keeps the probe green" in html and "nothing" in html and "vegaEmbed(" in html
     assert "| availability | during nothing |" in (tmp_path / "out/run.md").read_text(encoding="utf-8")
     junit = ET.parse(tmp_path / "out/run.xml").getroot()
-    assert [c.get("name") for c in junit.iter("testcase")] == [
-        "availability in baseline", "availability during nothing", "recovery after nothing"]
+    names = [c.get("name") for c in junit.iter("testcase")]
+    assert names[:2] == ["availability in baseline", "availability during nothing"]
+    assert names[-1] == "recovery after nothing"  # (a judge may add "availability after nothing" before it)
 
 
 def test_a_broken_reporter_does_not_cost_the_run_its_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,7 @@ class _Page(HTMLParser):
         self._tag: str | None = None
         self.scripts: dict[str, str] = {}
         self._script: str | None = None
+        self._nested = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -48,7 +49,10 @@ class _Page(HTMLParser):
         if tag == "script":
             self._script = a.get("id") or f"script{len(self.scripts)}"
             self.scripts[self._script] = ""
-        if tag == "table":
+        if self._cell is not None:  # a table inside a cell (the folded statistics): its text joins the cell
+            self._cell.append(" ")
+            self._nested += tag == "table"
+        elif tag == "table":
             self._table = a.get("id") or "?"
             self.tables[self._table] = []
         elif tag == "tr" and self._table:
@@ -57,7 +61,9 @@ class _Page(HTMLParser):
             self._cell = []
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._table:
+        if self._nested:
+            self._nested -= tag == "table"
+        elif tag in ("td", "th") and self._cell is not None and self._table:
             self.tables[self._table][-1].append("".join(self._cell).strip())
             self._cell = None
         elif tag == "table":
@@ -219,7 +225,7 @@ def test_unknown_verdict_fields_from_a_newer_judge_are_shown() -> None:
     run = dataclasses.replace(ABORTING, verdicts=[extended])
     _, parsed = page(run)
     detail = parsed.tables["verdicts"][1][-1]
-    assert "power 0.951" in detail and "detectable.burn 2" in detail
+    assert "statistics" in detail and "power 0.951" in detail and "detectable.burn 2" in detail
 
 
 def test_a_judge_that_measures_recovery_per_slo_is_shown_per_slo() -> None:
@@ -251,7 +257,9 @@ def test_a_judge_that_measures_recovery_per_slo_is_shown_per_slo() -> None:
     header, *rows = parsed.tables["verdicts"]
     ttr = header.index("TTR")
     assert rows[2][1] == "after store-latency" and rows[2][ttr] == "0.42s"
-    assert "relative worse than baseline (shift +3.5ms)" in rows[2][-1] and "relative.p_value 0.01" in rows[2][-1]
+    detail = " ".join(rows[2][-1].split())
+    assert detail.startswith("worse than baseline (shift +3.5ms)")  # a check's own sentence is shown in full
+    assert "relative.p_value 0.01" in detail  # its figures are folded under "statistics"
     assert rows[3][1] == "after store-down" and rows[3][ttr] == "not recovered"
     lines = spec_of(parsed)["datasets"]["thresholds"]
     recover = [t for t in lines if t["chart"] == "latency" and t["x0"] == pytest.approx(20.02)]
