@@ -303,7 +303,10 @@ async def _chaoskit_run(args: argparse.Namespace) -> dict[str, Any]:
     sampler.cancel()
     await load.stop()
     await task
-    lags = [1000 * x for x in load.delivery_lags[8:]]  # the first two seconds include start-up
+    lags = [1000 * x for x in list(load.delivery_lags)[8:]]  # the first two seconds include start-up
+    reports = list(load.report_lags)[8 * max(args.processes, 1) :]
+    emit = [1000 * e for e, _ in reports]
+    pipe = [1000 * p for _, p in reports]
     return {
         "windows": windows,
         "requests": total,
@@ -312,6 +315,10 @@ async def _chaoskit_run(args: argparse.Namespace) -> dict[str, Any]:
         "lag_ms_p99": percentile(lags, 0.99),
         "lag_ms_max": max(lags, default=float("nan")),
         "lag_n": len(lags),
+        "child_emit_ms_p50": percentile(emit, 0.5),
+        "child_emit_ms_p99": percentile(emit, 0.99),
+        "pipe_ms_p50": percentile(pipe, 0.5),
+        "pipe_ms_p99": percentile(pipe, 0.99),
         "rss_mb": rss,
     }
 

@@ -53,6 +53,10 @@ def main() -> None:
         f"delivery lag ms: p50 {e['lag_ms_p50']:.1f}  p99 {e['lag_ms_p99']:.1f}  max {e['lag_ms_max']:.1f}  "
         f"n={e['lag_n']}"
     )
+    print(
+        f"  of which: child sent it after p50 {e['child_emit_ms_p50']:.1f} / p99 {e['child_emit_ms_p99']:.1f} ms"
+        f" (30 ms grace), pipe + driver p50 {e['pipe_ms_p50']:.1f} / p99 {e['pipe_ms_p99']:.1f} ms"
+    )
     for who in ("driver", "children"):
         series = rss[who]
         if series:

@@ -147,6 +147,7 @@ class LoadChild:
             locust=locust.__version__,
             mode="local" if cfg.master is None else "master",
             workers=len(self.runner.clients) if cfg.master is not None else 0,
+            slot=self.collector.next_slot if cfg.master is None else self._next_slot,
         )
         gevent.spawn(self._flush_loop if cfg.master is None else self._master_loop)
         self._done.wait()

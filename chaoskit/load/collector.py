@@ -159,6 +159,11 @@ class WindowCollector:
         self._flushed = last
         return out
 
+    @property
+    def next_slot(self) -> int:
+        """The oldest slot not yet flushed: the next payload will be for this slot."""
+        return self._flushed + 1
+
     def next_flush_at(self) -> float:
         """Wall-clock time at which the next window closes (its end plus the grace)."""
         return (self._flushed + 2) * self.width + self.grace

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +105,10 @@ class LocustLoad(LoadGenerator):
         self._started_at: float | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.hellos: dict[int, dict[str, Any]] = {}
-        self.delivery_lags: list[float] = []
-        """Seconds from each window's end to its delivery here (the last 10,000), for benchmarks."""
+        self.delivery_lags: deque[float] = deque(maxlen=10_000)
+        """Seconds from each merged window's end to its delivery here (the last 10,000), for benchmarks."""
+        self.report_lags: deque[tuple[float, float]] = deque(maxlen=10_000)
+        """Per child report: (seconds from the window's end until the child sent it, seconds in the pipe)."""
 
     # ---------------------------------------------------------------------------------------------- public
 
@@ -265,8 +268,14 @@ class LocustLoad(LoadGenerator):
         kind = message["type"]
         if kind == MessageType.WINDOW:
             self.merger.add(index, message)
+            if "sent" in message:
+                sent = float(message["sent"])
+                end = (int(message["k"]) + 1) * float(message.get("width", self.plan.child.width))
+                self.report_lags.append((sent - end, time.time() - sent))
         elif kind == MessageType.HELLO:
             self.hellos[index] = message
+            if "slot" in message:
+                self.merger.expect(index, int(message["slot"]))
         elif kind == MessageType.ERROR:
             raise LoadError(f"{child.name}: {message.get('message')}", child=index, log=child.tail())
         elif kind == MessageType.STOPPED and not self._stopping:
@@ -276,8 +285,6 @@ class LocustLoad(LoadGenerator):
 
     def _note_delivery(self, window: Window) -> None:
         self.delivery_lags.append(time.time() - window.end)
-        if len(self.delivery_lags) > 10_000:
-            del self.delivery_lags[:5_000]
 
     # -------------------------------------------------------------------------------------------- commands
 

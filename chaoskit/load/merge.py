@@ -84,6 +84,11 @@ class SlotMerger:
         self._slots: dict[int, _Slot] = {}
         self._next: int | None = None
         self._reported_up_to: dict[int, int] = {}
+        self._first: dict[int, int] = {}
+
+    def expect(self, child: int, first_slot: int) -> None:
+        """``child`` reports from ``first_slot`` on: earlier slots do not wait for it (children start apart)."""
+        self._first[child] = first_slot
 
     def add(self, child: int, report: dict[str, Any]) -> None:
         k = int(report["k"])
@@ -128,7 +133,7 @@ class SlotMerger:
         overdue_below = math.floor((now - self.timeout) / self.width)
         while True:
             k = self._next
-            complete = all(self._reported_up_to.get(c, k - 1) >= k for c in live)
+            complete = all(self._reported_up_to.get(c, k - 1) >= k or self._first.get(c, k) > k for c in live)
             if not (complete and live) and k >= overdue_below:
                 return out
             out.extend(self._emit(k, complete=complete and bool(live)))

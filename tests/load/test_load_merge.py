@@ -78,3 +78,17 @@ def test_drain_sends_everything_left() -> None:
     m.add(0, report(401, {"/a": (1, 0, [], {-300: 1})}))
     assert [w.count for w in m.drain()] == [1, 1]
     assert m.drain() == []
+
+
+def test_a_child_that_started_later_is_not_waited_for_in_slots_before_its_first() -> None:
+    m = SlotMerger(W, (), timeout=0.5)
+    m.expect(0, 400)
+    m.expect(1, 402)
+    m.add(0, report(400, {"/a": (1, 0, [], {-300: 1})}))
+    m.add(0, report(401, {"/a": (1, 0, [], {-300: 1})}))
+    m.add(0, report(402, {"/a": (1, 0, [], {-300: 1})}))
+    windows = m.ready(100.6, live={0, 1})
+    assert [(w.start, w.limited) for w in windows] == [(100.0, False), (100.25, False)]  # 402 waits for child 1
+    m.add(1, report(402, {"/a": (2, 0, [], {-300: 2})}))
+    (w,) = m.ready(100.8, live={0, 1})
+    assert w.count == 3 and not w.limited
