@@ -136,6 +136,12 @@ class Stage:
 
     async def send(self, chunk: Chunk) -> None:
         """Pass a chunk on, waiting while the next pipe is full (not interruptible, as in Go)."""
+        out, link = self.output, self.link
+        if out is link.tail and not out.items and not out.closed and link.writer_idle and not link.dest_paused:
+            # The last stage with nothing queued before the writer: write now, saving a task switch per chunk.
+            if not link.dest.is_closing():
+                link.dest.write(chunk.data)
+            return
         while self.output.full() and not self.output.closed:
             fut = self.loop.create_future()
             self._send_waiter = fut
