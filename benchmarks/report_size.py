@@ -18,6 +18,7 @@ navigation start) when vega-embed has drawn every chart into SVG. Goals: < 5 MB 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -158,7 +159,9 @@ def main() -> None:
     args = parser.parse_args()
     m = measure(args.loads)
     machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
-    body = table(m) + f"\n\nMeasured on {time.strftime('%Y-%m-%d')} ({machine}, Chromium headless, SVG renderer)."
+    load = os.getloadavg()[0]  # the render times are wall-clock: say how busy the machine was
+    body = table(m) + (f"\n\nMeasured on {time.strftime('%Y-%m-%d')} ({machine}, {os.cpu_count()} cores, load average "
+                       f"{load:.1f}; Chromium headless, SVG renderer).")
     print(body)
     if args.write:
         RESULTS.write_text(with_results(RESULTS.read_text(encoding="utf-8"), body), encoding="utf-8")
