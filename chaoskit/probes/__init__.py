@@ -1,15 +1,34 @@
 """Stock probe kinds (http, tcp, command, python) and the plain probes the runner reuses for readiness checks.
 
-One module per kind holds its experiment model (``*ProbeSpec``) and its :class:`~chaoskit.registry.Probe`.
-:mod:`chaoskit.probes.builtin` registers them through ``chaoskit_register_probes``.
+:mod:`chaoskit.probes.specs` holds the kinds' experiment models (``*ProbeSpec``); one module per kind holds its
+:class:`~chaoskit.registry.Probe` and re-exports its model. :mod:`chaoskit.probes.builtin` registers them through
+``chaoskit_register_probes``. The names below are imported on first use, so importing a submodule (the specs, to
+validate an experiment) does not import every probe with asyncio and ssl.
 """
 
 from __future__ import annotations
 
-from chaoskit.probes.command import CommandProbe, CommandProbeSpec
-from chaoskit.probes.http import HttpProbe, HttpProbeSpec
-from chaoskit.probes.python import PythonProbe, PythonProbeSpec, load_function
-from chaoskit.probes.tcp import TcpProbe, TcpProbeSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaoskit.probes.command import CommandProbe
+    from chaoskit.probes.http import HttpProbe
+    from chaoskit.probes.python import PythonProbe, load_function
+    from chaoskit.probes.specs import CommandProbeSpec, HttpProbeSpec, PythonProbeSpec, TcpProbeSpec
+    from chaoskit.probes.tcp import TcpProbe
+
+_EXPORTS = {
+    "CommandProbe": "chaoskit.probes.command",
+    "CommandProbeSpec": "chaoskit.probes.specs",
+    "HttpProbe": "chaoskit.probes.http",
+    "HttpProbeSpec": "chaoskit.probes.specs",
+    "PythonProbe": "chaoskit.probes.python",
+    "PythonProbeSpec": "chaoskit.probes.specs",
+    "TcpProbe": "chaoskit.probes.tcp",
+    "TcpProbeSpec": "chaoskit.probes.specs",
+    "load_function": "chaoskit.probes.python",
+}
 
 __all__ = [
     "CommandProbe",
@@ -22,3 +41,16 @@ __all__ = [
     "TcpProbeSpec",
     "load_function",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,32 +1,41 @@
-"""The stock probe kinds, registered through the same hook a third-party plugin uses."""
+"""The stock probe kinds, registered through the same hook a third-party plugin uses.
+
+Registering needs only the kinds' models (:mod:`chaoskit.probes.specs`); a probe's own module (asyncio, ssl,
+subprocesses) is imported when a run creates that probe.
+"""
 
 from __future__ import annotations
 
 from chaoskit.experiment.model import ProbeSpec
 from chaoskit.plugins import hookimpl
-from chaoskit.probes.command import CommandProbe, CommandProbeSpec
-from chaoskit.probes.http import HttpProbe, HttpProbeSpec
-from chaoskit.probes.python import PythonProbe, PythonProbeSpec
-from chaoskit.probes.tcp import TcpProbe, TcpProbeSpec
+from chaoskit.probes.specs import CommandProbeSpec, HttpProbeSpec, PythonProbeSpec, TcpProbeSpec
 from chaoskit.registry import Probe, ProbeKind, Registry
 
 
 def _create_http(spec: ProbeSpec) -> Probe:
+    from chaoskit.probes.http import HttpProbe
+
     assert isinstance(spec, HttpProbeSpec)
     return HttpProbe.from_spec(spec)
 
 
 def _create_tcp(spec: ProbeSpec) -> Probe:
+    from chaoskit.probes.tcp import TcpProbe
+
     assert isinstance(spec, TcpProbeSpec)
     return TcpProbe.from_spec(spec)
 
 
 def _create_command(spec: ProbeSpec) -> Probe:
+    from chaoskit.probes.command import CommandProbe
+
     assert isinstance(spec, CommandProbeSpec)
     return CommandProbe.from_spec(spec)
 
 
 def _create_python(spec: ProbeSpec) -> Probe:
+    from chaoskit.probes.python import PythonProbe
+
     assert isinstance(spec, PythonProbeSpec)
     return PythonProbe.from_spec(spec)
 

@@ -13,45 +13,15 @@ import shutil
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
-
-from pydantic import Field, model_validator
 
 from chaoskit.errors import ProbeError
-from chaoskit.experiment.model import ProbeSpec
 from chaoskit.probes._common import seconds
+from chaoskit.probes.specs import CommandProbeSpec
 from chaoskit.registry import Observation, Probe
 
 SHELL = "/bin/sh"
 _REAP_TIMEOUT = 5.0
 _DETAIL_OUTPUT = 160
-
-
-class CommandProbeSpec(ProbeSpec):
-    """Run a command; ok when it exits with ``exit_code`` in time and prints ``stdout_contains``."""
-
-    type: Literal["command"]
-    command: list[str] | str = Field(
-        description="argv list, run without a shell; a single string only together with shell: true."
-    )
-    shell: bool = Field(False, description="Run the string command through /bin/sh -c.")
-    exit_code: int = Field(0, description="The exit code that means healthy.")
-    stdout_contains: str | None = Field(None, description="Text the standard output must contain.")
-    cwd: str | None = Field(None, description="Working directory; default: chaoskit's.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
-
-    @model_validator(mode="after")
-    def _shell_or_argv(self) -> CommandProbeSpec:
-        if self.shell and not isinstance(self.command, str):
-            raise ValueError("with shell: true, give the command as one string, e.g. 'curl -sf URL | grep ok'")
-        if not self.shell and isinstance(self.command, str):
-            raise ValueError(
-                "give the command as an argv list such as [curl, -sf, URL]; "
-                "to run a string through /bin/sh, set shell: true"
-            )
-        if isinstance(self.command, list) and not self.command:
-            raise ValueError("the command list is empty")
-        return self
 
 
 class CommandProbe(Probe):

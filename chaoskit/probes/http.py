@@ -12,100 +12,16 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-from urllib.parse import urlsplit
-
-from pydantic import Field, field_validator
 
 from chaoskit.errors import ProbeError
-from chaoskit.experiment.model import ProbeSpec
-from chaoskit.experiment.units import Duration
 from chaoskit.probes._common import describe_error, seconds
+from chaoskit.probes.specs import HttpProbeSpec, check_header, parse_url
 from chaoskit.registry import Observation, Probe
 
 MAX_BODY = 1 << 20
 """Bytes of the response body kept for ``contains``; the rest is not read."""
 _MAX_HEAD = 64 * 1024
 _DETAIL_BODY = 120
-
-
-@dataclass(frozen=True)
-class Url:
-    """The parts of an ``http://`` or ``https://`` URL a request needs."""
-
-    tls: bool
-    host: str
-    port: int
-    target: str
-    host_header: str
-
-
-def parse_url(url: str) -> Url:
-    """Split ``url``; ValueError naming what is wrong (scheme, host, port) otherwise."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL {url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"the URL {url!r} has no host")
-    if any(c in url for c in "\r\n\t "):
-        raise ValueError(f"the URL {url!r} contains whitespace")
-    tls = parts.scheme == "https"
-    default_port = 443 if tls else 80
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.netloc.rpartition("@")[2]
-    return Url(tls, parts.hostname, port or default_port, target, host_header)
-
-
-def _check_header(name: str, value: str) -> None:
-    if not name or any(c in name for c in ":\r\n \t") or any(c in value for c in "\r\n"):
-        raise ValueError(f"invalid header {name!r}: no ':', spaces or newlines allowed")
-
-
-class HttpProbeSpec(ProbeSpec):
-    """One HTTP request; ok when the status matches, the body holds ``contains`` and it came fast enough."""
-
-    type: Literal["http"]
-    url: str = Field(description="http:// or https:// URL to request.")
-    method: str = Field("GET", pattern=r"^[A-Za-z]+$", description="HTTP method.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
-    body: str | None = Field(None, description="Request body, sent as UTF-8.")
-    status: int | list[int] | None = Field(None, description="Expected status code(s); default: any 2xx or 3xx.")
-    contains: str | None = Field(None, description="Text the response body must contain.")
-    max_latency: Duration | None = Field(None, description="A slower answer counts as a failure.")
-    verify: bool = Field(True, description="Verify the server's TLS certificate (https:// only).")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parse_url(value)
-        return value
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        return value.upper()
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, header_value in value.items():
-            _check_header(name, header_value)
-        return value
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, value: int | list[int] | None) -> int | list[int] | None:
-        codes = [value] if isinstance(value, int) else value or []
-        if isinstance(value, list) and not value:
-            raise ValueError("give at least one status code, or leave status out to accept any 2xx/3xx")
-        for code in codes:
-            if not 100 <= code <= 599:
-                raise ValueError(f"a status code lies between 100 and 599, got {code}")
-        return value
 
 
 @dataclass(frozen=True)
@@ -135,7 +51,7 @@ class HttpProbe(Probe):
         try:
             self.url = parse_url(url)
             for key, value in (headers or {}).items():
-                _check_header(key, value)
+                check_header(key, value)
         except ValueError as exc:
             raise ProbeError(str(exc), probe=name) from None
         self.method = method.upper()

@@ -13,40 +13,17 @@ import contextlib
 import functools
 import importlib
 import inspect
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
-
-from pydantic import Field, field_validator
+from typing import Any
 
 from chaoskit.errors import ProbeError
-from chaoskit.experiment.model import ProbeSpec
 from chaoskit.probes._common import seconds
+from chaoskit.probes.specs import PythonProbeSpec
 from chaoskit.registry import Observation, Probe
 
-_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
-FUNCTION_PATTERN = rf"^{_DOTTED}:{_DOTTED}$"
 _DETAIL = 200
-
-
-class PythonProbeSpec(ProbeSpec):
-    """Call a Python function; ok when it returns None or a truthy value, failed on falsy or an exception."""
-
-    type: Literal["python"]
-    function: str = Field(
-        description="module:function, e.g. checks.shop:stock_is_consistent.",
-        json_schema_extra={"pattern": FUNCTION_PATTERN},
-    )
-    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the call.")
-
-    @field_validator("function")
-    @classmethod
-    def _function(cls, value: str) -> str:
-        if not re.fullmatch(FUNCTION_PATTERN, value):
-            raise ValueError(f"expected module:function such as checks.shop:stock_is_consistent, got {value!r}")
-        return value
 
 
 def load_function(path: str, *, probe: str | None = None) -> Callable[..., Any]:

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal
 
-from pydantic import Field, field_validator
-
-from chaoskit.experiment.model import ProbeSpec, parse_host_port
+from chaoskit.experiment.model import parse_host_port
 from chaoskit.probes._common import describe_error, seconds
+from chaoskit.probes.specs import TcpProbeSpec
 from chaoskit.registry import Observation, Probe
 
 MAX_ANSWER = 64 * 1024
 """Bytes read while waiting for ``expect``."""
-
-
-class TcpProbeSpec(ProbeSpec):
-    """Open a TCP connection; ok when it opens (and, with ``expect``, the answer holds that text)."""
-
-    type: Literal["tcp"]
-    address: str = Field(description="HOST:PORT to connect to, e.g. 127.0.0.1:7001.")
-    send: str | None = Field(None, description='Text sent once connected (UTF-8), e.g. "PING\\n".')
-    expect: str | None = Field(None, description="Text the answer must contain before the timeout.")
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
 
 
 class TcpProbe(Probe):
