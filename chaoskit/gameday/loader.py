@@ -82,14 +82,12 @@ def load_gameday_text(
             else:
                 found = _expand(step, base_dir, smap, ("experiments", i), diagnostics)
                 stages.extend((p,) for p in found)
-        seen: dict[Path, int] = {}
         for stage in stages:
-            for p in stage:
-                seen[p] = seen.get(p, 0) + 1
-        for p, count in seen.items():
-            if count > 1 and any(len(s) > 1 and p in s for s in stages):
-                diagnostics.append(smap.diagnostic(("experiments",), f"{p.name} runs twice at the same time",
-                                                   "an experiment may repeat in order, not inside a parallel group"))
+            twice = sorted({p.name for p in stage if stage.count(p) > 1})
+            if twice:
+                diagnostics.append(smap.diagnostic(("experiments",), f"{', '.join(twice)} would run twice at the "
+                                                   "same time in one parallel group",
+                                                   "an experiment may repeat in order, not inside a group"))
     if diagnostics:
         raise GameDayError(sorted(diagnostics, key=lambda d: (d.line, d.column)), source)
     assert gameday is not None

@@ -44,7 +44,7 @@ def test_a_one_minute_schedule_fires_twice_in_two_minutes(workdir: Path) -> None
     """)
     began = time.monotonic()
     proc = scheduler("--state-dir", "st", "--max-runs", "2", "--stop-after", "170s", "gameday.yaml")
-    out, err = proc.communicate(timeout=240)
+    _, err = proc.communicate(timeout=240)
     took = time.monotonic() - began
     assert proc.returncode == 0, err
     rows = slot_rows(workdir / "st")
