@@ -6,7 +6,8 @@ attempts. So one replica down costs a little latency, all of them down costs ava
 ``/products`` and ``/products/[id]``, as in ``locustfile.py``.
 
     SHOP_REPLICAS            comma-separated base URLs (default: the compose stack's http://127.0.0.1:28081,...:28082)
-    SHOP_REPLICA_TIMEOUT     seconds per attempt (default 0.5)
+    SHOP_REPLICA_TIMEOUT     seconds per attempt (default 1.0: above the API's own 2 x 250 ms store
+                             attempts, so a stale answer arrives in time)
 
 Every replica URL must be on 127.0.0.1 (the compose stack publishes its ports there).
 """
@@ -24,7 +25,7 @@ from locust import User, between, task
 
 PRODUCTS = ["mug", "tshirt", "sticker", "hoodie", "cap"]
 REPLICAS = os.environ.get("SHOP_REPLICAS", "http://127.0.0.1:28081,http://127.0.0.1:28082")
-TIMEOUT = float(os.environ.get("SHOP_REPLICA_TIMEOUT", "0.5"))
+TIMEOUT = float(os.environ.get("SHOP_REPLICA_TIMEOUT", "1.0"))
 
 
 def _replicas() -> list[tuple[str, int]]:
