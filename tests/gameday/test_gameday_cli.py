@@ -141,3 +141,19 @@ def test_an_experiment_may_repeat_in_order_but_not_within_one_parallel_group(wor
     twice = write_gameday(workdir, "version: 1\nname: t\nexperiments: [{parallel: [a.yaml, '*.yaml']}]\n", "t.yaml")
     assert errors_of(twice) == [f"{twice}:3:14 experiments: a.yaml would run twice at the same time in one "
                                 "parallel group (an experiment may repeat in order, not inside a group)"]
+
+
+def test_the_examples_load_and_the_docs_name_every_key() -> None:
+    import yaml
+
+    from chaoskit.gameday.model import GameDay, Notify, Schedule, Webhook
+
+    repo = Path(__file__).resolve().parents[2]
+    example = load_gameday(repo / "examples" / "gameday" / "shop.gameday.yaml")
+    assert example.gameday.schedule is not None and example.stages[0][0].name == "quickstart.yaml"
+    workflow = yaml.safe_load((repo / "examples" / "gameday" / "github-workflow.yml").read_text())
+    assert "examples/gameday/shop.gameday.yaml" in json.dumps(workflow)
+    docs = (repo / "docs" / "gamedays.md").read_text()
+    for model in (GameDay, Schedule, Notify, Webhook):
+        for key in model.model_fields:
+            assert f"`{key}`" in docs or f"{key}:" in docs, f"docs/gamedays.md does not mention {key}"
