@@ -81,7 +81,8 @@ def ttr_svg(points: Sequence[tuple[float, float]], width: int = 160, height: int
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="{"#1f2328" if i == n - 1 else "#8c959f"}">'
                    f"<title>{_when(points[i][0])}: {points[i][1]:.2f}s</title></circle>" for i, (x, y) in enumerate(xy))
     return (f'<svg class="ttr" width="{width}" height="{height}" role="img" aria-label="TTR over time, max '
-            f'{top:.1f}s"><polyline points="{line}" fill="none" stroke="#57606a" stroke-width="1.2"/>{dots}</svg>')
+            f'{top:.1f}s"><polyline points="{line}" fill="none" stroke="#57606a" stroke-width="1.2"/>{dots}</svg>'
+            f' <span class="note">max {top:.1f}s</span>')
 
 
 def _ci_bar(trend: Trend) -> str:

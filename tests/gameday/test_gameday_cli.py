@@ -157,3 +157,28 @@ def test_the_examples_load_and_the_docs_name_every_key() -> None:
     for model in (GameDay, Schedule, Notify, Webhook):
         for key in model.model_fields:
             assert f"`{key}`" in docs or f"{key}:" in docs, f"docs/gamedays.md does not mention {key}"
+
+
+def test_ctrl_c_interrupts_the_running_experiment_and_skips_the_rest(workdir: Path) -> None:
+    import signal
+    import time
+
+    write_experiment(workdir, "long.yaml", title="long", duration="60s")
+    write_experiment(workdir, "after.yaml", title="after")
+    write_gameday(workdir, "version: 1\nname: stopped\nexperiments: [long.yaml, after.yaml]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "chaoskit", "gameday", "run", "gameday.yaml"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal_dir = workdir / ".chaoskit" / "runs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+            '"fault_injected"' in p.read_text() for p in journal_dir.glob("*/journal.jsonl")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert out.startswith("INTERRUPTED: game day stopped") and "stopping: running experiments revert" in err
+    summary = json.loads(next((workdir / ".chaoskit" / "gamedays").glob("*/summary.json")).read_text())
+    assert [e["outcome"] for e in summary["experiments"]] == ["interrupted", "skipped"]
+    from chaoskit.runner.ledger import Ledger
+
+    assert Ledger(workdir / ".chaoskit").open_entries() == []
