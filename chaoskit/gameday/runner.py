@@ -143,15 +143,16 @@ async def _run_stages(loaded: LoadedGameDay, runs: list[ExperimentRun], launcher
     for stage in range(len(loaded.stages)):
         if stop.is_set():
             return False
-        mine = [r for r in runs if r.stage == stage]
+        slots = [i for i, r in enumerate(runs) if r.stage == stage]
+        mine = [runs[i] for i in slots]
         launches = [Launch(Path(r.path), stage, env, state, directory / _log_name(stage, i, Path(r.path)))
                     for i, r in enumerate(mine)]
         for r in mine:
             say(f"start {r.title or r.path}")
         done = await asyncio.gather(*(_guarded(launcher, launch, stop) for launch in launches))
-        for planned, finished in zip(mine, done, strict=True):
+        for i, planned, finished in zip(slots, mine, done, strict=True):
             finished.title = finished.title or planned.title
-            runs[runs.index(planned)] = finished
+            runs[i] = finished
             say(f"{finished.outcome.upper()}: {finished.title or finished.path}: {finished.reason}")
         failed = any(r.outcome in {o.value for o in STOPPING} for r in done)
         if loaded.gameday.stop_on_failure and failed and stage < len(loaded.stages) - 1:
