@@ -21,6 +21,9 @@ INT64_MIN = -(2**63)
 # Longest sleep a toxic takes, in seconds: Go's time.Duration saturates near 292 years; asyncio timers
 # misbehave long before that, and nothing a test or experiment waits for is longer than a year.
 MAX_SLEEP = 365 * 24 * 3600.0
+# asyncio's epoll selector rounds every wait up to a whole millisecond, so a timer fires 0-1 ms late (0.5 ms on
+# average). Latency waits end this much early to centre that error on the target instead of after it.
+TIMER_SLACK = 0.0005
 
 
 class AttributeError_(ValueError):
@@ -94,7 +97,7 @@ async def _latency(stage: Stage) -> None:
         due = chunk.ts + _ms(delay)
         # On interrupt the held chunk goes out at once (Go: "don't drop any data on the floor").
         stage.held.append(chunk)
-        await stage.sleep(due - loop_time())
+        await stage.sleep(due - loop_time() - TIMER_SLACK)
         stage.held.clear()
         chunk.ts = due
         await stage.send(chunk)
