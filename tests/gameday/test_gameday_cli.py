@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from chaoskit.cli import main
 from chaoskit.errors import GameDayError
 from chaoskit.gameday.loader import load_gameday, load_gameday_text
-from tests.gameday.conftest import write_experiment, write_gameday
+
+from .helpers import write_experiment, write_gameday
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,8 @@ from chaoskit.api import run_experiment
 from chaoskit.cli import main
 from chaoskit.history.record import RunRecord
 from chaoskit.history.store import SqliteHistory, history_url, open_history, redact
-from tests.gameday.conftest import write_experiment, write_gameday
+
+from .helpers import write_experiment, write_gameday
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

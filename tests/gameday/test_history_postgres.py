@@ -17,7 +17,8 @@ import pytest
 
 from chaoskit.errors import HistoryError
 from chaoskit.history.store import PostgresHistory, open_history
-from tests.gameday.conftest import write_experiment
+
+from .helpers import write_experiment
 
 
 def _bin(name: str) -> str | None:

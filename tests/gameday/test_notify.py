@@ -19,7 +19,8 @@ from chaoskit.gameday.model import Webhook
 from chaoskit.gameday.notify import post_webhook
 from chaoskit.gameday.runner import run_gameday
 from chaoskit.runner.result import Outcome
-from tests.gameday.conftest import write_experiment, write_gameday
+
+from .helpers import write_experiment, write_gameday
 
 
 class Receiver:

@@ -14,7 +14,8 @@ from chaoskit.gameday.loader import load_gameday
 from chaoskit.gameday.result import ExperimentRun
 from chaoskit.gameday.runner import run_gameday
 from chaoskit.runner.result import Outcome
-from tests.gameday.conftest import write_experiment, write_gameday
+
+from .helpers import write_experiment, write_gameday
 
 
 class ClockLauncher:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from chaoskit.history.store import SqliteHistory
-from tests.gameday.conftest import write_experiment, write_gameday
+
+from .helpers import write_experiment, write_gameday
 
 pytestmark = pytest.mark.slow
 
