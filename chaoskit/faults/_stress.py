@@ -37,6 +37,7 @@ from chaoskit.registry import Fault
 
 if TYPE_CHECKING:
     from chaoskit.experiment.model import Experiment, FaultSpec
+    from chaoskit.faults.container import ContainerSelector
     from chaoskit.runner.context import RunContext
 
 HOG_SCRIPT = str(Path(hog.__file__).resolve())
@@ -67,39 +68,39 @@ def _process_site(pid: int, label: str) -> HogSite:
     return HogSite(f"{label}, cgroup {cgroups.label()}", cgroups, f"/proc/{pid}/root")
 
 
-def _container_site(name: str) -> HogSite:
-    try:
-        import docker  # its errors module comes with it
-    except ImportError:
-        raise FaultError(
-            f"container {name}: the Docker SDK is not installed; pip install 'chaoskit[docker]'", target=name
-        ) from None
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise FaultError(f"container {name}: no Docker engine answers: {exc}", target=name) from None
-    try:
-        container = client.containers.get(name)
-        state = container.attrs.get("State", {})
-    except docker.errors.NotFound:
-        raise FaultError(f"no container named {name!r}", target=name) from None
-    except docker.errors.DockerException as exc:
-        raise FaultError(f"container {name}: {exc}", target=name) from None
-    finally:
-        client.close()
-    pid = int(state.get("Pid") or 0)
-    label = f"container {container.name} ({container.id[:12]})"
-    if not state.get("Running") or pid <= 0:
-        raise FaultError(f"{label} is not running (status {state.get('Status', '?')})", target=name)
-    return _process_site(pid, label)
+def _container_sites(selector: ContainerSelector, ctx: RunContext | None, fault: str) -> list[HogSite]:
+    from chaoskit.faults import _docker
+
+    docker = ctx.services.get("docker") if ctx is not None else None
+    if docker is None:
+        docker = _docker.client()
+        if ctx is not None:
+            ctx.services["docker"] = docker
+    seed = selector.seed
+    if seed is None and ctx is not None:
+        seed = _docker.run_seed(ctx.run_id, fault)
+    selection = _docker.select(docker, selector, seed)
+    sites = []
+    for c in selection.chosen:
+        state = c.attrs.get("State", {})
+        pid = int(state.get("Pid") or 0)
+        label = f"container {_docker.name_of(c)} ({c.id[:12]})"
+        if not state.get("Running") or pid <= 0:
+            raise FaultError(f"{label} is not running (status {state.get('Status', '?')})", target=label)
+        site = _process_site(pid, label)
+        note = selection.note() if seed is not None else (
+            f"; {len(selection.chosen)} of {len(selection.matched)}, chosen at run time"
+            if len(selection.chosen) < len(selection.matched) else "")
+        sites.append(HogSite(site.label + note, site.cgroups, site.root))
+    return sites
 
 
-def resolve_sites(target: StressTarget, ctx: RunContext | None) -> list[HogSite]:
+def resolve_sites(target: StressTarget, ctx: RunContext | None, fault: str = "") -> list[HogSite]:
     """One site per distinct set of cgroups the target selects (processes sharing cgroups share a hog)."""
     if target.host:
         return [HogSite("host", None)]
     if target.container is not None:
-        return [_container_site(target.container)]
+        return _container_sites(target.container, ctx, fault)
     from chaoskit.faults.process import ProcessSelector, resolve
 
     selector = ProcessSelector(**{k: getattr(target, k) for k in ("process", "pid", "pidfile", "match")})
@@ -359,7 +360,7 @@ def _site_fault(spec: StressSpec, site: HogSite, ctx: RunContext | None) -> HogF
 def create(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
     assert isinstance(spec, StressSpec)
     try:
-        return [_site_fault(spec, site, ctx) for site in resolve_sites(spec.target, ctx)]
+        return [_site_fault(spec, site, ctx) for site in resolve_sites(spec.target, ctx, spec.name)]
     except CgroupError as exc:
         raise FaultError(f"fault {spec.name}: {exc}", fault=spec.name, target=spec.target.describe()) from None
 
@@ -377,7 +378,7 @@ def preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
     if spec.target.process is not None:
         return [f"target process {spec.target.process} (started by the run), in its cgroups"]
     try:
-        sites = resolve_sites(spec.target, None)
+        sites = resolve_sites(spec.target, None, spec.name)
     except (FaultError, CgroupError) as exc:
         return [f"nothing yet: {exc}"]
     return [site.label if site.cgroups is not None else "host (chaoskit's own cgroups)" for site in sites]

@@ -23,6 +23,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, mo
 
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.experiment.units import Duration, Fraction
+from chaoskit.faults.container import ContainerSelector
 from chaoskit.plugins import hookimpl
 from chaoskit.registry import Fault, FaultKind, Registry
 
@@ -102,6 +103,11 @@ Size = Annotated[
 _PROCESS_KEYS = ("process", "pid", "pidfile", "match")
 
 
+def _container_name(value: object) -> object:
+    # `container: shop-api-1` is short for `container: {name: shop-api-1}`
+    return {"name": value} if isinstance(value, str) else value
+
+
 class StressTarget(Strict):
     """Where the hog runs: exactly one of ``host``, a process (``process``, ``pid``, ``pidfile``, ``match``) or a
     ``container``. A process's or container's cgroups are joined, so its limits apply to the hog."""
@@ -111,7 +117,11 @@ class StressTarget(Strict):
     pid: int | None = Field(None, gt=1)
     pidfile: str | None = None
     match: str | None = Field(None, description="Regular expression searched in /proc/<pid>/cmdline.")
-    container: str | None = Field(None, description="A Docker container name or ID (needs the docker extra).")
+    container: Annotated[ContainerSelector | None, BeforeValidator(_container_name)] = Field(
+        None,
+        description="Docker containers: a name, or a selector as for container faults (name glob, labels, compose "
+        "project and service, count or percent). Needs the docker extra.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StressTarget:
@@ -126,7 +136,9 @@ class StressTarget(Strict):
         return self
 
     def describe(self) -> str:
-        for key in ("process", "pid", "pidfile", "match", "container"):
+        if self.container is not None:
+            return f"containers with {self.container.describe()}"
+        for key in _PROCESS_KEYS:
             value = getattr(self, key)
             if value is not None:
                 return f"{key} {value}"

@@ -51,7 +51,23 @@ def test_specs_validate_with_defaults() -> None:
     cpu, mem, disk = exp.faults
     assert cpu.params.workers == 1 and cpu.params.load == 1.0 and cpu.params.margin == 5.0  # type: ignore[attr-defined]
     assert mem.params.size.fraction == pytest.approx(0.8) and mem.params.oom_score_adj == 1000  # type: ignore[attr-defined]
-    assert disk.params.path == "/tmp" and disk.target.container == "api"  # type: ignore[attr-defined]
+    assert disk.params.path == "/tmp" and disk.target.container.name == "api"  # type: ignore[attr-defined]
+
+
+def test_containers_by_name_or_by_the_container_faults_selector() -> None:
+    plugins, _ = fake_plugins()
+    exp = build(plugins, faults=[
+        {"name": "one", "type": "stress.cpu", "target": {"container": "shop-api-1"}, "duration": "1s"},
+        {"name": "svc", "type": "stress.cpu", "duration": "1s",
+         "target": {"container": {"compose": {"project": "demo", "service": "api"}, "count": 1, "seed": 7}}},
+    ])
+    one, svc = (f.target.container for f in exp.faults)  # type: ignore[attr-defined]
+    assert one.name == "shop-api-1" and one.count is None
+    assert svc.compose.service == "api" and svc.count == 1 and svc.seed == 7
+    assert exp.faults[1].target.describe() == "containers with compose demo/api"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="give at least one of name, labels or compose"):
+        build(plugins, faults=[{"name": "x", "type": "stress.cpu", "target": {"container": {"count": 1}},
+                                "duration": "1s"}])
 
 
 @pytest.mark.parametrize(("fault", "message"), [
