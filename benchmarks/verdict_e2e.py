@@ -149,6 +149,10 @@ def summarise(rows: list[dict[str, Any]]) -> str:
             if values:
                 lines.append(f"| {label} | {statistics.median(values):.2f} s | {p95(values):.2f} s | "
                              f"{max(values):.2f} s |")  # fmt: skip
+        actuation = [r["removed_after"] - r["decided_after"] for r in aborted if r.get("decided_after") is not None]
+        if actuation:
+            lines.append(f"| (deciding window closed -> toxic removed) | {statistics.median(actuation):.3f} s | "
+                         f"{p95(actuation):.3f} s | {max(actuation):.3f} s |")  # fmt: skip
         requests = [r["requests_to_abort"] for r in aborted if r.get("requests_to_abort")]
         if requests:
             lines.append(f"| requests to abort | {statistics.median(requests):.0f} | {p95(requests):.0f} | "
@@ -172,9 +176,13 @@ def summarise(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--summarise", type=Path, help="only print the summary of a saved JSON file")
     parser.add_argument("--case", choices=["failing", "harmless", "both"], default="both")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".work" / "verdict_e2e.json")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise(json.loads(args.summarise.read_text())))
+        return
     os.chdir(ROOT)
     cases = ["failing", "harmless"] if args.case == "both" else [args.case]
     rows: list[dict[str, Any]] = []

@@ -1,8 +1,8 @@
 """Per-phase SLO verdicts. ``ThresholdJudge`` is the v1 judge: the SLI over the whole phase against the
 objective, with an evidence floor so a quiet phase is never a pass.
 
-The runner only talks to the :class:`Judge` protocol, so a sequential-statistics judge can replace this one
-without reshaping the runner.
+The runner only talks to the :class:`Judge` protocol. Its default is the sequential judge
+(:class:`chaoskit.slo.verdict.SequentialJudge`), which hands throughput SLOs back to this one.
 """
 
 from __future__ import annotations
