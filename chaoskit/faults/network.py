@@ -254,6 +254,8 @@ def chaoskit_register_faults(register: Registry) -> None:
 
 def __getattr__(name: str) -> Any:
     """The faults and helpers that used to live here (``ToxicFault``, ``toxic_plans``, ...), loaded on first use."""
+    if name.startswith("__"):  # e.g. __path__, looked up by every ``from chaoskit.faults.network import ...``
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from chaoskit.faults import _network
 
     try:

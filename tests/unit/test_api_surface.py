@@ -48,6 +48,25 @@ def test_import_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_validating_imports_no_run_time_code() -> None:
+    """Checking an experiment needs the kinds' models, not their code, so ``chaoskit validate`` stays fast."""
+    import subprocess
+    import sys
+
+    quickstart = Path(__file__).resolve().parents[2] / "experiments" / "quickstart.yaml"  # http, network, process
+    heavy = ("asyncio", "ssl", "subprocess", "rich", "chaoskit.faults._network", "chaoskit.faults._process",
+             "chaoskit.proxy.client", "chaoskit.probes.http", "chaoskit.runner.processes", "chaoskit.load.driver")
+    code = (
+        "import sys\n"
+        "from chaoskit.experiment.loader import load_experiment\n"
+        "from chaoskit.plugins import plugin_manager\n"
+        f"load_experiment({str(quickstart)!r}, plugin_manager().registry)\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_plugin_managers_do_not_share_state() -> None:
     first = plugin_manager(extra=[FakePlugin()], entry_points_enabled=False)
     second = plugin_manager(entry_points_enabled=False)
