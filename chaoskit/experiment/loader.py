@@ -11,7 +11,6 @@ and of aliases: a document may expand to at most ``MAX_VALUES`` values, which st
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from chaoskit.experiment.envsubst import substitute
 
 if TYPE_CHECKING:
     from chaoskit.experiment.model import Experiment, FaultSpec, ProbeSpec
-    from chaoskit.registry import Registry
+    from chaoskit.registry import FaultKind, ProbeKind, Registry
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
@@ -388,21 +387,60 @@ def _too_big(source: str) -> Diagnostic:
 # ---------------------------------------------------------------------------------------------- validating
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_model(faults: tuple[type[FaultSpec], ...], probes: tuple[type[ProbeSpec], ...]) -> type[Experiment]:
+_Kinds = tuple[tuple[type["FaultSpec"], ...], tuple[type["ProbeSpec"], ...]]
+_MAX_MODELS = 16
+_models: dict[_Kinds, type[Experiment]] = {}  # built models, by their fault and probe kinds
+
+
+def _model(faults: tuple[type[FaultSpec], ...], probes: tuple[type[ProbeSpec], ...]) -> type[Experiment]:
+    """The ``Experiment`` model for these kinds, its validator built; a model already built for more kinds serves
+    too (a discriminated union validates an entry of a kind it holds the same way, whatever else it holds)."""
+    for (have_faults, have_probes), model in _models.items():
+        if set(faults) <= set(have_faults) and set(probes) <= set(have_probes):
+            return model
     from chaoskit.experiment.model import experiment_model
 
-    return experiment_model(list(faults), list(probes))
+    try:
+        model = experiment_model(list(faults), list(probes))
+        # Models build on first use (defer_build): build this one now, so a plugin whose spec cannot form a
+        # model is a PluginError here, not a failure in the middle of validating a file.
+        model.model_rebuild()
+    except Exception as exc:
+        raise PluginError(f"the registered fault and probe kinds do not form a valid model: {exc}") from exc
+    if len(_models) >= _MAX_MODELS:
+        del _models[next(iter(_models))]
+    _models[(faults, probes)] = model
+    return model
 
 
 def experiment_model_for(registry: Registry) -> type[Experiment]:
     """The ``Experiment`` model for the fault and probe kinds in ``registry`` (built once per set of kinds)."""
-    faults = tuple(kind.spec for kind in registry.faults.values())
-    probes = tuple(kind.spec for kind in registry.probes.values())
-    try:
-        return _cached_model(faults, probes)
-    except Exception as exc:
-        raise PluginError(f"the registered fault and probe kinds do not form a valid model: {exc}") from exc
+    return _model(
+        tuple(kind.spec for kind in registry.faults.values()), tuple(kind.spec for kind in registry.probes.values())
+    )
+
+
+def _named_kinds(
+    data: Mapping[str, Any], key: str, kinds: Mapping[str, FaultKind] | Mapping[str, ProbeKind]
+) -> tuple[Any, ...]:
+    """The specs of the kinds the document's ``faults`` or ``probes`` list names, in registration order. Every
+    kind when an entry names none that is registered, or anything else is odd, so that its error lists them all."""
+    if key not in data:
+        return ()
+    entries = data[key]
+    named: set[str] = set()
+    for entry in entries if isinstance(entries, list) else [None]:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or kind not in kinds:
+            return tuple(k.spec for k in kinds.values())
+        named.add(kind)
+    return tuple(k.spec for name, k in kinds.items() if name in named)
+
+
+def _document_model(data: Mapping[str, Any], registry: Registry) -> type[Experiment]:
+    """The ``Experiment`` model for the kinds a document uses: building a validator takes time for every kind it
+    holds, and a file names a few of the kinds installed."""
+    return _model(_named_kinds(data, "faults", registry.faults), _named_kinds(data, "probes", registry.probes))
 
 
 def load_experiment_text(
@@ -423,7 +461,6 @@ def load_experiment_text(
     :raises ExperimentError: with every problem found, each located.
     :raises PluginError: when the registered kinds do not form a valid model (a plugin bug, not the file's).
     """
-    model = experiment_model_for(registry)
     data, smap, diagnostics, flagged = read_yaml(text, source, env=env)
     if data is None:
         if not diagnostics:
@@ -437,6 +474,7 @@ def load_experiment_text(
 
     from chaoskit.experiment.diagnostics import validation_diagnostics
 
+    model = _document_model(data, registry)
     experiment: Experiment | None = None
     context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd(), "source": source}
     try:

@@ -35,7 +35,10 @@ def _check_host_port(value: str) -> str:
 class Strict(BaseModel):
     """Base of every experiment model: immutable, and unknown keys are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # defer_build: a model's validator is built on first use, not when its class is created. Validating an
+    # experiment builds only the concrete Experiment (with the kinds its file names, see experiment.loader), so
+    # importing models that are never used on their own (every kind's spec, their params) costs next to nothing.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------------------------------- target
