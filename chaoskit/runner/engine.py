@@ -372,6 +372,7 @@ class Runner:
         still = []
         if detector is not None:  # the change-point detectors judge the phase: TTR, confirmation, censoring
             detector.finish()
+            recovery = recovery or detector.recovery()  # confirmed by the end-of-phase test
             still = [v for v in self.judge_phase(recover, during=False) if v.status is Status.BREACHED]
         for r in records:
             r.recovered = recovery is not None

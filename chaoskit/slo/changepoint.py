@@ -7,9 +7,11 @@ Page's change-point estimate — the last time ``G`` was 0 before the alarm — 
 the time the bad rate crosses the middle of the indifference zone (0.72 % for a 99 % SLO) and is unbiased where
 a "first good window" is 11 s early and a "last bad window" 23 s late at 100 requests/s (``ttr.py``).
 
-When the recovery phase ends without an alarm the TTR is right-censored. Whether that is a failure is decided on
-the evidence: a one-sided exact test that the phase's bad rate exceeds ``p0`` says "still breaching"; otherwise
-there was too little evidence to confirm a recovery.
+When the recovery phase ends without an alarm, one fixed-sample look at everything since the fault was removed
+decides (exact one-sided binomial tests, dispersion-corrected): a bad rate significantly above ``p0`` (at
+``alpha``) is "still breaching"; one significantly below ``p0`` (at ``beta``) is a recovery to within the SLO,
+confirmed at the end of the phase (a weaker claim than the alarm's "healthy", but what the outcome needs: at a
+99 % SLO the alarm takes ~1,100 clean requests, the end test ~300); otherwise the TTR is right-censored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from chaoskit.slo.power import binomial_sf
+from chaoskit.slo.power import binomial_cdf, binomial_sf
 
 ZERO_TOLERANCE_PROXY = 1e-3  # a 100 % objective is confirmed by the clean traffic that would confirm 99.9 %
 
@@ -42,7 +44,9 @@ class ChangePointDetector:
     scale: float = 1.0  # 1 / dispersion index
     statistic: float = 0.0
     last_zero: float | None = None
-    confirmed: float | None = None  # time of the alarm
+    confirmed: float | None = None  # time of the alarm, or of the end of the phase for the end test
+    confirmed_by: str | None = None  # "change point" (the alarm) or "end test"
+    last_end: float | None = None
     n: int = 0
     bad: int = 0
     state: RecoveryState = RecoveryState.WATCHING
@@ -70,8 +74,9 @@ class ChangePointDetector:
             return self.state is RecoveryState.RECOVERED
         self.n += requests
         self.bad += bad
+        self.last_end = end if self.last_end is None else max(self.last_end, end)
         if self.p0 >= 1:  # the objective allows anything
-            self.confirmed, self.state = end, RecoveryState.RECOVERED
+            self.confirmed, self.confirmed_by, self.state = end, "change point", RecoveryState.RECOVERED
             return True
         if bad and self.p0 <= 0:  # zero tolerance: any bad event restarts the count of clean traffic
             step = -math.inf
@@ -81,7 +86,7 @@ class ChangePointDetector:
         if self.statistic == 0.0:
             self.last_zero = end
         elif self.statistic >= self.threshold:
-            self.confirmed, self.state = end, RecoveryState.RECOVERED
+            self.confirmed, self.confirmed_by, self.state = end, "change point", RecoveryState.RECOVERED
             return True
         return False
 
@@ -98,10 +103,15 @@ class ChangePointDetector:
         return None if self.confirmed is None else max(self.confirmed - self.origin, 0.0)
 
     def finish(self) -> RecoveryState:
-        """End of the recovery phase: censor, and tell "still breaching" from "too little evidence"."""
+        """End of the recovery phase: one fixed-sample look tells "still breaching", "back within the SLO" and
+        "too little evidence" (censored) apart."""
         if self.state is RecoveryState.WATCHING:
-            breaching = self.n > 0 and self.p0 < 1 and self.p_value() <= self.alpha
-            self.state = RecoveryState.BREACHING if breaching else RecoveryState.CENSORED
+            if self.n > 0 and self.p0 < 1 and self.p_value() <= self.alpha:
+                self.state = RecoveryState.BREACHING
+            elif self.n > 0 and self.within_p_value() <= self.beta:
+                self.confirmed, self.confirmed_by, self.state = self.last_end, "end test", RecoveryState.RECOVERED
+            else:
+                self.state = RecoveryState.CENSORED
         return self.state
 
     def p_value(self) -> float:
@@ -111,6 +121,13 @@ class ChangePointDetector:
         n_eff = round(self.n * self.scale)
         k_eff = round(self.bad * self.scale)
         return binomial_sf(k_eff, n_eff, self.p0)
+
+    def within_p_value(self) -> float:
+        """One-sided exact p-value of "the bad rate is at least p0" over the phase (dispersion-corrected)."""
+        p0 = self.p0 if self.p0 > 0 else ZERO_TOLERANCE_PROXY
+        if self.p0 <= 0 and self.bad:
+            return 1.0
+        return binomial_cdf(round(self.bad * self.scale), round(self.n * self.scale), p0)
 
     def clean_requests_to_confirm(self) -> int:
         """Clean requests still needed for the alarm, from the current statistic."""

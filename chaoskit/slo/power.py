@@ -79,6 +79,31 @@ def information_bound(p0: float, p1: float, alpha: float, beta: float) -> float:
     return num / kl(p1, p0)
 
 
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """``P(X <= k)`` for ``X ~ Binomial(n, p)``."""
+    if k >= n:
+        return 1.0
+    if k < 0:
+        return 0.0
+    if k <= n * p:  # the lower tail itself, summed downward (keeps tiny probabilities exact)
+        return min(_sum_pmf(range(k, -1, -1), n, p), 1.0)
+    return max(1.0 - binomial_sf(k + 1, n, p), 0.0)
+
+
+def _sum_pmf(ks: range, n: int, p: float) -> float:
+    """Sum of binomial pmf terms over ``ks``, walking away from the mode until the terms stop mattering."""
+    if p <= 0 or p >= 1:
+        return float(sum(1 for k in ks if k == (0 if p <= 0 else n)))
+    log_p, log_q, log_n = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    total = 0.0
+    for i in ks:
+        term = math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        total += term
+        if term < total * 1e-15:
+            break
+    return total
+
+
 def beta_binomial_logpmf(n: int, p: float, icc: float) -> list[float]:
     """``log P(K = k)``, k = 0..n, for the bad events of one bin of ``n`` requests whose rate is Beta-distributed
     with mean ``p`` and intra-class correlation ``icc`` (binomial when ``icc`` is 0)."""
@@ -94,32 +119,13 @@ def beta_binomial_logpmf(n: int, p: float, icc: float) -> list[float]:
 
 
 def binomial_sf(k: int, n: int, p: float) -> float:
-    """``P(X >= k)`` for ``X ~ Binomial(n, p)``, summed exactly in log space from ``k`` upward."""
+    """``P(X >= k)`` for ``X ~ Binomial(n, p)``, summed exactly in log space."""
     if k <= 0:
         return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0:
+    if k > n or p <= 0:
         return 0.0
     if p >= 1:
         return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    log_n = math.lgamma(n + 1)
-
-    def pmf(i: int) -> float:
-        return math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
-
-    total = 0.0
-    if k <= n * p:  # the body of the distribution: 1 - P(X <= k - 1), summed downward
-        for i in range(k - 1, -1, -1):
-            term = pmf(i)
-            total += term
-            if term < total * 1e-15:
-                break
-        return min(max(1.0 - total, 0.0), 1.0)
-    for i in range(k, n + 1):
-        term = pmf(i)
-        total += term
-        if term < total * 1e-15:
-            break
-    return min(total, 1.0)
+    if k <= n * p:  # the body of the distribution: 1 - P(X <= k - 1)
+        return min(max(1.0 - _sum_pmf(range(k - 1, -1, -1), n, p), 0.0), 1.0)
+    return min(_sum_pmf(range(k, n + 1), n, p), 1.0)

@@ -207,7 +207,13 @@ class SequentialJudge:
                       beta=settings.beta, dispersion=1.0 / detector.scale)  # fmt: skip
         if state is RecoveryState.RECOVERED:
             ttr, confirmed = detector.ttr or 0.0, detector.confirmed_after or 0.0
-            detail = f"recovered {ttr:.2f}s after the fault was removed (change point), confirmed at {confirmed:.2f}s"
+            if detector.confirmed_by == "end test":
+                detail = (f"back within the SLO: {detector.bad} of {detector.n} {sli.noun}, below {sli.p0:.3g} "
+                          f"(one-sided p={detector.within_p_value():.2g} <= beta) at the end of the phase; change "
+                          f"point {ttr:.2f}s, not yet confirmed healthy by it")  # fmt: skip
+            else:
+                detail = (f"recovered {ttr:.2f}s after the fault was removed (change point), confirmed at "
+                          f"{confirmed:.2f}s")  # fmt: skip
             return self._verdict(slo, sli, windows, status=Status.MET, decision="recovered", detail=detail,
                                  ttr=ttr, confirmed_at=confirmed, censored=False, **common)
         if state is RecoveryState.BREACHING:

@@ -74,3 +74,16 @@ def test_zero_tolerance_restarts_on_any_bad_event() -> None:
     detector.update(1.0, 100, 1)
     assert detector.statistic == 0.0 and detector.last_zero == 1.0
     assert detector.update(2.0, 100_000, 0) and detector.ttr == 1.0
+
+
+def test_clean_traffic_short_of_the_alarm_is_back_within_the_slo_at_the_end() -> None:
+    # the quickstart's case: ~900 clean requests in a 15 s phase; the alarm wants ~1,100, the end test ~300
+    detector = ChangePointDetector(P0, 0.0, 15.0, alpha=0.01, beta=0.05)
+    for i in range(60):
+        assert not detector.update((i + 1) * 0.25, 15, 0)
+    assert detector.finish() is RecoveryState.RECOVERED and detector.confirmed_by == "end test"
+    assert detector.ttr == 0.0 and detector.confirmed_after == 15.0
+    assert detector.within_p_value() == pytest.approx(0.99**900)
+    borderline = ChangePointDetector(P0, 0.0, 15.0, alpha=0.01, beta=0.05)
+    borderline.update(15.0, 900, 9)  # exactly at p0: neither breaching nor shown within
+    assert borderline.finish() is RecoveryState.CENSORED
