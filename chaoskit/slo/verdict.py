@@ -207,18 +207,19 @@ class SequentialJudge:
                       beta=settings.beta, dispersion=1.0 / detector.scale)  # fmt: skip
         if state is RecoveryState.RECOVERED:
             ttr, confirmed = detector.ttr or 0.0, detector.confirmed_after or 0.0
-            if detector.confirmed_by == "end test":
-                detail = (f"back within the SLO: {detector.bad} of {detector.n} {sli.noun}, below {sli.p0:.3g} "
-                          f"(one-sided p={detector.within_p_value():.2g} <= beta) at the end of the phase; change "
-                          f"point {ttr:.2f}s, not yet confirmed healthy by it")  # fmt: skip
+            if detector.confirmed_by == "end look":
+                detail = (f"recovered {ttr:.2f}s after the fault was removed (change point); no alarm within the "
+                          f"phase, confirmed by the last look at {confirmed:.2f}s (evidence for healthy "
+                          f"{detector.statistic:.2f} >= ln(1/beta) {detector.end_threshold:.2f})")  # fmt: skip
             else:
                 detail = (f"recovered {ttr:.2f}s after the fault was removed (change point), confirmed at "
                           f"{confirmed:.2f}s")  # fmt: skip
             return self._verdict(slo, sli, windows, status=Status.MET, decision="recovered", detail=detail,
                                  ttr=ttr, confirmed_at=confirmed, censored=False, **common)
         if state is RecoveryState.BREACHING:
-            detail = (f"no recovery within {detector.horizon:g}s: {detector.bad} of {detector.n} requests "
-                      f"{sli.noun}, still over {sli.p0:.3g} (one-sided p={detector.p_value():.2g})")  # fmt: skip
+            detail = (f"no recovery within {detector.horizon:g}s: {detector.late_bad} of {detector.late_n} "
+                      f"requests {sli.noun} in its second half, still over {sli.p0:.3g} (one-sided "
+                      f"p={detector.late_p_value():.2g})")  # fmt: skip
             return self._verdict(slo, sli, windows, status=Status.BREACHED, decision="breaching", detail=detail,
                                  censored=True, **common)
         detail = (f"recovery not confirmed within {detector.horizon:g}s ({detector.bad} of {detector.n} "
