@@ -16,6 +16,7 @@ exactly one Environment, so no listener can leak into another run, and listeners
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -139,6 +140,10 @@ class LoadChild:
         if self._stopping:
             self._done.wait()
             return 0
+        # As Locust's own --processes workers do: everything alive now (Locust, gevent, the locustfile) lives for
+        # the whole run, so keep it out of the cyclic collector's full passes.
+        gc.collect()
+        gc.freeze()
         if cfg.users:
             self.runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
         self.send(

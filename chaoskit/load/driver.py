@@ -154,6 +154,10 @@ class LocustLoad(LoadGenerator):
             if follower is not None:
                 follower.cancel()
             await asyncio.shield(self._shutdown())
+            if self._readers:  # every child is gone, so each reader is at end of file
+                _, pending = await asyncio.wait(self._readers, timeout=1.0)
+                for reader in pending:
+                    reader.cancel()
 
     async def stop(self) -> None:
         """Stop the load: children flush their last windows and exit (killed after ``stop_timeout``)."""
@@ -199,6 +203,7 @@ class LocustLoad(LoadGenerator):
                         "--master-host", master.bind_host,
                         "--master-port", str(master.bind_port),
                         "--max-duration", str(plan.child.max_duration),
+                        "--exit-with-parent",
                     ]  # fmt: skip
                     self._workers.append(await self._spawn(f"load-worker-{j}", -1 - j, args, log_dir, stdout=True))
             async with asyncio.timeout(plan.start_timeout):
@@ -225,7 +230,10 @@ class LocustLoad(LoadGenerator):
             stdout=log if stdout else asyncio.subprocess.PIPE,
             stderr=log,
             env=env,
-            start_new_session=True,  # a ^C at the terminal reaches the runner, which stops the load in order
+            # Its own process group, so a ^C at the terminal reaches only the runner, which stops the load in
+            # order. Not its own session: that would put it in its own scheduler autogroup, measured to cost
+            # ~10 % more CPU per request under contention.
+            process_group=0,
         )
         return _Process(name, index, proc, log_path, log)
 

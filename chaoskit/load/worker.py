@@ -8,6 +8,7 @@ with ``--exit-with-parent`` also when its stdin closes or the process that start
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_with_parent:
         gevent.spawn(_exit_on_eof)
     sys.argv = locust_argv(args)
+    gc.collect()  # as the load children do: long-lived imports stay out of the collector's full passes
+    gc.freeze()
     locust.main.main()  # type: ignore[no-untyped-call]
     return 0
 
