@@ -410,6 +410,11 @@ class Guardrails(Strict):
         description="Requests per second the 30-day error budget is computed from; default: the rate measured "
         "during the baseline.",
     )
+    baseline_budget: Duration | None = Field(
+        None, gt=0,
+        description="The steady-state gate is sequential: while it is undecided after phases.baseline, the baseline "
+        "goes on, up to this long in all; then nothing is injected. Default: 3 x phases.baseline.",
+    )
     max_duration: Duration = Field(3600.0, gt=0, description="The whole run is interrupted after this long.")
 
 

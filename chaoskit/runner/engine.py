@@ -242,6 +242,7 @@ class Runner:
         if phases.baseline:
             async with self.phase("baseline") as baseline:
                 await asyncio.sleep(phases.baseline)
+                await self._await_gates(baseline)
             verdicts = self.judge_phase(baseline, during=False)
             breached = [v for v in verdicts if v.status is Status.BREACHED]
             if breached:
@@ -257,6 +258,19 @@ class Runner:
                 return
         for spec in self.experiment.faults:
             await self._episode(spec)
+
+    async def _await_gates(self, baseline: _Phase) -> None:
+        """A sequential gate stops when it decides: past ``phases.baseline`` the baseline goes on while one is
+        undecided, up to ``guardrails.baseline_budget`` (default 3 x the baseline)."""
+        pending = getattr(self.judge, "gate_pending", None)
+        if pending is None:
+            return
+        budget = self.experiment.guardrails.baseline_budget or 3 * self.experiment.phases.baseline
+        while time.time() - baseline.start < budget:
+            windows = [w for w in self.state.windows if w.start >= baseline.start - 1e-6]
+            if not pending(windows):
+                return
+            await asyncio.sleep(min(0.25, max(budget - (time.time() - baseline.start), 0.0)))
 
     # ----------------------------------------------------------------------------------------------- episode
 

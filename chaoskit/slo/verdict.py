@@ -36,7 +36,14 @@ from chaoskit.slo.monitor import FaultMonitor, SloWatch
 from chaoskit.slo.power import binomial_sf, mde, required_requests
 from chaoskit.slo.recovery import AbortGuard, RecoveryDetector, RecoveryTracker
 from chaoskit.slo.relative import compare, second_bins
-from chaoskit.slo.sequential import NO_DISPERSION, Decision, Dispersion, estimate_dispersion, steady_state_gate
+from chaoskit.slo.sequential import (
+    NO_DISPERSION,
+    Decision,
+    Dispersion,
+    Sprt,
+    estimate_dispersion,
+    steady_state_gate,
+)
 from chaoskit.slo.settings import FALLBACK_RATE, burn_rates, settings_for
 from chaoskit.slo.window import Window
 
@@ -122,12 +129,20 @@ class SequentialJudge:
             return self._recover(slo, sli, windows, fault, span)
         return self.fallback.judge(slo, windows, phase=phase, fault=fault, during=during, span=span)
 
-    def _baseline(self, slo: Slo, sli: BadEventSli, windows: Sequence[Window], span: float) -> SloVerdict:
+    def gate_pending(self, windows: Sequence[Window]) -> bool:
+        """Whether some SLO's steady-state gate is still undecided on these baseline windows (the runner keeps
+        the baseline going while it is, up to its budget: a sequential test stops when it decides)."""
+        for slo in self.experiment.slos:
+            sli = bad_event_sli(slo, during=False)
+            if sli is not None and self._gate(slo, sli, windows)[1] is Decision.UNDECIDED:
+                return True
+        return False
+
+    @staticmethod
+    def _gate(slo: Slo, sli: BadEventSli, windows: Sequence[Window]) -> tuple[Sprt, Decision, Dispersion]:
         settings = settings_for(slo)
-        rows = [(w, c) for w in windows if (c := sli.counts(w)) is not None]
-        n = sum(c[0] for _, c in rows)
-        dispersion = estimate_dispersion((w.start, c[0], c[1]) for w, c in rows) if rows else NO_DISPERSION
-        self.baselines[slo.name] = Baseline(n / span if span > 0 else 0.0, dispersion, second_bins(sli, windows))
+        rows = [(w.start, c) for w in windows if (c := sli.counts(w)) is not None]
+        dispersion = estimate_dispersion((t, c[0], c[1]) for t, c in rows) if rows else NO_DISPERSION
         gate = steady_state_gate(max(sli.p0, ZERO_TOLERANCE_PROXY), alpha=settings.alpha, beta=settings.beta,
                                  dispersion=dispersion.index)  # fmt: skip
         decision = Decision.ACCEPT if sli.p0 >= 1 else Decision.UNDECIDED
@@ -138,7 +153,15 @@ class SequentialJudge:
                 decision = Decision.REJECT
                 break
             decision = gate.update(count, bad)
-        bad_total = sum(c[1] for _, c in rows)
+        return gate, decision, dispersion
+
+    def _baseline(self, slo: Slo, sli: BadEventSli, windows: Sequence[Window], span: float) -> SloVerdict:
+        settings = settings_for(slo)
+        gate, decision, dispersion = self._gate(slo, sli, windows)
+        rows = [c for w in windows if (c := sli.counts(w)) is not None]
+        n = sum(c[0] for c in rows)
+        self.baselines[slo.name] = Baseline(n / span if span > 0 else 0.0, dispersion, second_bins(sli, windows))
+        bad_total = sum(c[1] for c in rows)
         zone = f"SPRT {gate.p_low:.3g} vs {gate.p_high:.3g} bad, alpha={settings.alpha:g} beta={settings.beta:g}"
         if decision is Decision.ACCEPT:
             status, word = Status.MET, "healthy"

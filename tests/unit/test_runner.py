@@ -114,6 +114,16 @@ def test_too_little_evidence_during_the_fault_is_inconclusive(tmp_path: Path) ->
     assert observe.mde is not None and observe.mde > observe.burn * observe.p0
 
 
+def test_the_baseline_goes_on_until_the_gate_decides(tmp_path: Path) -> None:
+    # ~35 requests in 0.2 s cannot show 90 % healthy (the gate needs ~55): the baseline runs on, within 3 x 0.2 s
+    result, fakes = run(tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases={**FAST_PHASES, "baseline": "0.2s"},
+                        faults=[{"name": "f", "type": "fake", "duration": "0.6s", "params": {"breaks_probe": False}}])
+    assert result.outcome is Outcome.PASSED, result.reason
+    baseline = result.verdicts[0]
+    assert baseline.decision == "healthy" and 0.2 < baseline.evidence.seconds <= 0.65
+    assert baseline.decided_at is not None and baseline.decided_at > 40
+
+
 def test_a_baseline_not_shown_healthy_is_error_and_injects_nothing(tmp_path: Path) -> None:
     # was INCONCLUSIVE with the v1 judge; the gate must accept "healthy" before a fault, else ERROR (issue 7)
     slow_probe = {**PROBE, "every": "0.5s"}
