@@ -116,7 +116,7 @@ def test_too_little_evidence_during_the_fault_is_inconclusive(tmp_path: Path) ->
 
 def test_the_baseline_goes_on_until_the_gate_decides(tmp_path: Path) -> None:
     # ~35 requests in 0.2 s cannot show 90 % healthy (the gate needs ~55): the baseline runs on, within 3 x 0.2 s
-    result, fakes = run(tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases={**FAST_PHASES, "baseline": "0.2s"},
+    result, _ = run(tmp_path, probes=[PROBE], slos=[AVAILABILITY], phases={**FAST_PHASES, "baseline": "0.2s"},
                         faults=[{"name": "f", "type": "fake", "duration": "0.6s", "params": {"breaks_probe": False}}])
     assert result.outcome is Outcome.PASSED, result.reason
     baseline = result.verdicts[0]
