@@ -26,23 +26,26 @@ faults: [{name: nothing, type: noop, duration: 0.3s}]
 
 FAILING = """\
 version: 1
-title: a flaky dependency breaks availability
-probes: [{name: flaky, type: python, function: "probe_funcs:flaky", every: 5ms}]
+title: a frozen dependency breaks availability
+probes:
+  - {name: dep, type: python, function: "probe_funcs:dependency_alive", args: {pid: "${DEP_PID}"}, every: 5ms}
 slos: [{name: availability, sli: success_rate, objective: ">= 99%"}]
 phases: {baseline: 1.5s, recovery: 2s, settle: 0.2s}
-faults: [{name: nothing, type: noop, duration: 1.5s}]
+faults:
+  - name: freeze
+    type: process.stop
+    target:
+      pid: ${DEP_PID}
+    duration: 1.5s
 """
 
 PROBES = """\
-import time
-START = time.time()
-
 async def ok():
     return True
 
-async def flaky():
-    # healthy for the baseline, then every other call fails
-    return time.time() - START < 2.0 or int(time.time() * 1000) % 2 == 0
+async def dependency_alive(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] != "T"
 """
 
 
@@ -61,14 +64,17 @@ def test_experiments_are_collected_and_pass(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*experiments/steady.yaml::steady PASSED*"])
 
 
-def test_a_failure_names_slo_phase_value_and_evidence(project: pytest.Pytester) -> None:
+def test_a_failure_names_slo_phase_value_and_evidence(
+    project: pytest.Pytester, sleeper: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEP_PID", str(sleeper.pid))
     project.mkdir("experiments")
-    (project.path / "experiments" / "flaky.yaml").write_text(FAILING)
+    (project.path / "experiments" / "frozen.yaml").write_text(FAILING)
     result = project.runpytest_subprocess("experiments")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*FAILED: SLO availability broke during fault nothing*",
-        "*SLO availability broke in observe of fault nothing: observed *%, objective >= 99%, evidence * requests*",
+        "*FAILED: *SLO availability*freeze*",
+        "*SLO availability broke in observe of fault freeze: observed *%, objective >= 99%, evidence * requests*",
     ])
 
 
