@@ -100,16 +100,16 @@ def catalogue() -> str:
     out += ["## Faults", ""]
     for name, kind in sorted(registry.faults.items()):
         out += [f"### `{name}`", "", _doc(kind.spec) or kind.summary, ""]
-        out += _fields_table(kind.spec, skip=("name", "start", "duration")) + [""]
+        out += [*_fields_table(kind.spec, skip=("name", "start", "duration")), ""]
         fields = kind.spec.model_fields
         for part in ("target", "params"):
             annotation = fields[part].annotation if part in fields else None
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 out += [f"`{part}`:", "", *_fields_table(annotation), ""]
     out += ["## Probes", ""]
-    for name, kind in sorted(registry.probes.items()):
-        out += [f"### `{name}`", "", _doc(kind.spec) or kind.summary, ""]
-        out += _fields_table(kind.spec, skip=("name", "every", "timeout")) + [""]
+    for name, probe in sorted(registry.probes.items()):
+        out += [f"### `{name}`", "", _doc(probe.spec) or probe.summary, ""]
+        out += [*_fields_table(probe.spec, skip=("name", "every", "timeout")), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
