@@ -2,7 +2,7 @@
 # Provision a Debian machine for chaoskit's container tests and demo stack. Idempotent: installs only what is
 # absent, starts dockerd only when no engine answers, and waits (bounded) for it.
 #
-#   scripts/provision.sh            install docker.io, docker-compose, debootstrap, iptables; start dockerd
+#   scripts/provision.sh            install docker.io, docker-compose, debootstrap, iptables, stress-ng; start dockerd
 #   scripts/provision.sh --images   ... then build the base and demo images (scripts/build-images.sh)
 #
 # Needs root (apt-get, dockerd). Exit status is non-zero when the engine cannot be brought up.
@@ -24,6 +24,8 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+# stress.* faults use chaoskit's own hog; stress-ng is what benchmarks/stress_accuracy.py measures it against
+command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
 if [ "${#missing[@]}" -gt 0 ]; then
   need_root "install ${missing[*]}"
   log "installing ${missing[*]}"

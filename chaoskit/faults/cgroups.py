@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+_LONG_ID = re.compile(r"\b([0-9a-f]{64})\b")  # container IDs in cgroup paths: shown as their first 12 characters
 UNLIMITED = 1 << 62  # v1 reports "no limit" as a page-rounded LONG_MAX; anything above this is no limit
 
 
@@ -93,7 +95,7 @@ class Cgroup:
 
     def label(self) -> str:
         what = ",".join(sorted(self.controllers)) if self.version == 1 else "unified"
-        return f"{what}:{self.path} (v{self.version})"
+        return f"{what}:{_LONG_ID.sub(lambda m: m.group(1)[:12], self.path)} (v{self.version})"
 
     def procs(self) -> list[int]:
         """The pids in this cgroup (empty when it is gone)."""

@@ -199,3 +199,43 @@ def _tag(state: Path) -> str:
     """The hog tag the ledger recorded for the last fault opened under ``state``."""
     opened = [json.loads(line) for line in (state / "ledger.jsonl").read_text().splitlines() if '"open"' in line]
     return str(opened[-1]["undo"]["tag"])
+
+
+# ----------------------------------------------------------------------------------- the demo experiment
+
+
+def test_cpu_hog_demo_breaks_the_latency_slo_of_the_compose_api_and_it_recovers(
+    stack: Any, docker_client: Any, tmp_path: Path
+) -> None:
+    """experiments/containers-cpu-hog-api.yaml against the session's private copy of the compose stack."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    replicas = stack.containers(docker_client, "api")
+    assert [c.attrs["HostConfig"]["NanoCpus"] for c in replicas] == [500_000_000] * 2, "the demo needs the limit"
+    path = tmp_path / "cpu-hog.yaml"
+    path.write_text((repo / "experiments" / "containers-cpu-hog-api.yaml").read_text().replace(
+        "../targets/shop/locustfile_replicas.py", str(repo / "targets" / "shop" / "locustfile_replicas.py")))
+    proc = subprocess.run([sys.executable, "-m", "chaoskit", "run", "--json", "--state-dir", str(tmp_path / "state"),
+                           str(path)], cwd=tmp_path, env=stack.run_env(), capture_output=True, text=True, timeout=300)
+    [result] = json.loads(proc.stdout)
+
+    assert result["outcome"] == "failed" and proc.returncode == 1, result["reason"]
+    assert "SLO reads-fast broke during fault cpu-hog-api" in result["reason"]
+    verdicts = {(v["phase"], v["slo"]): v for v in result["verdicts"]}
+    assert verdicts[("baseline", "reads-fast")]["status"] == "met"
+    assert verdicts[("observe", "reads-fast")]["status"] == "breached"
+    records = result["faults"]
+    assert {r["target"].split()[1] for r in records} == {c.name for c in replicas}
+    for r in records:
+        assert r["verified"] and r["recovered"], r
+        assert r["recovery_seconds"] is not None and r["recovery_seconds"] < 20
+    tags = [json.loads(line)["undo"]["tag"] for line in (tmp_path / "state" / "ledger.jsonl").read_text().splitlines()
+            if '"open"' in line]
+    for c in replicas:
+        c.reload()
+        procs = cgroups_of(int(c.attrs["State"]["Pid"])).holding("cpu")
+        assert procs is not None
+        for tag in tags:
+            assert not _stress.hog_pids(tag, [str(procs.procs_file)]), f"a hog PID is left in {c.name}"
