@@ -165,7 +165,8 @@ class Runner:
 
     async def run(self) -> RunResult:
         started = time.time()
-        self.emit("run_start", run_id=self.run_id, title=self.experiment.title, source=self.source)
+        self.emit("run_start", run_id=self.run_id, title=self.experiment.title, source=self.source,
+                  experiment=self.experiment.model_dump(mode="json"))
         self._hook("chaoskit_run_start")
         evidence: list[asyncio.Task[None]] = []
         load: LoadGenerator | None = None
