@@ -279,12 +279,15 @@ async def _chaoskit_run(args: argparse.Namespace) -> dict[str, Any]:
     rss: dict[str, list[float]] = {"driver": [], "children": []}
     windows = total = limited = 0
 
+    delivered: list[tuple[float, float]] = []  # (window end, delivery time); windows after stop() are excluded
+
     async def consume() -> None:
         nonlocal windows, total, limited
         async for w in load.windows():
             windows += 1
             total += w.count
             limited += w.limited
+            delivered.append((w.end, time.time()))
 
     async def sample_memory() -> None:
         me = psutil.Process()
@@ -301,9 +304,11 @@ async def _chaoskit_run(args: argparse.Namespace) -> dict[str, Any]:
     sampler = asyncio.create_task(sample_memory())
     await asyncio.sleep(args.seconds)
     sampler.cancel()
+    stop_at = time.time()
     await load.stop()
     await task
-    lags = [1000 * x for x in list(load.delivery_lags)[8:]]  # the first two seconds include start-up
+    first = delivered[0][0] + 2.0 if delivered else 0.0  # the first two seconds include start-up
+    lags = [1000 * (at - end) for end, at in delivered if first <= end <= stop_at]
     reports = list(load.report_lags)[8 * max(args.processes, 1) :]
     emit = [1000 * e for e, _ in reports]
     pipe = [1000 * p for _, p in reports]
