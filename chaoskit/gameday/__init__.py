@@ -9,3 +9,7 @@
   SQLite record of every slot it handled, which makes it safe to restart.
 - :mod:`~chaoskit.gameday.clock`: wall time and a hand-driven clock for tests.
 """
+
+# The environment a run of a game day carries, so the history records which game day it belonged to. Defined
+# here, not in the runner, so the history plugin reads them after every run without importing the runner.
+ENV_GAMEDAY, ENV_GAMEDAY_RUN = "CHAOSKIT_GAMEDAY", "CHAOSKIT_GAMEDAY_RUN"

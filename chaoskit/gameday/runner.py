@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaoskit.errors import ChaoskitError, ExperimentError
+from chaoskit.gameday import ENV_GAMEDAY, ENV_GAMEDAY_RUN
 from chaoskit.gameday.clock import Clock, SystemClock
 from chaoskit.gameday.launcher import Launch, Launcher, SubprocessLauncher
 from chaoskit.gameday.notify import post_webhook, run_command
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from chaoskit.plugins import Plugins
 
 SUMMARY_FILE = "summary.json"
-# the environment a run of a game day carries, so the history records which game day it belonged to
-ENV_GAMEDAY, ENV_GAMEDAY_RUN = "CHAOSKIT_GAMEDAY", "CHAOSKIT_GAMEDAY_RUN"
 
 Log = Callable[[str], None]
 

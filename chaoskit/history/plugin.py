@@ -26,7 +26,7 @@ logger = logging.getLogger("chaoskit.history")
 def chaoskit_run_finish(run: RunContext, result: RunResult) -> None:
     from chaoskit._version import __version__
     from chaoskit.errors import HistoryError
-    from chaoskit.gameday.runner import ENV_GAMEDAY, ENV_GAMEDAY_RUN
+    from chaoskit.gameday import ENV_GAMEDAY, ENV_GAMEDAY_RUN
     from chaoskit.history.record import record_of
     from chaoskit.history.store import history_url, open_history
 
