@@ -7,7 +7,6 @@ written is logged (logger ``chaoskit.history``) and the run goes on.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
@@ -18,8 +17,6 @@ from chaoskit.plugins import hookimpl
 if TYPE_CHECKING:
     from chaoskit.runner.context import RunContext
     from chaoskit.runner.result import RunResult
-
-logger = logging.getLogger("chaoskit.history")
 
 
 @hookimpl
@@ -43,7 +40,9 @@ def chaoskit_run_finish(run: RunContext, result: RunResult) -> None:
         finally:
             history.close()
     except HistoryError as exc:
-        logger.warning("run %s not recorded in the history: %s", result.run_id, exc)
+        import logging  # only here: every command that builds a plugin manager imports this module
+
+        logging.getLogger("chaoskit.history").warning("run %s not recorded in the history: %s", result.run_id, exc)
 
 
 def entry_point() -> str:
