@@ -118,7 +118,7 @@ version: 1
 title: one replica stopped, then one restarted
 slos:
   - {{name: reads-available, sli: success_rate, objective: ">= 99%"}}
-phases: {{warmup: 2s, baseline: 12s, recovery: 20s, settle: 2s}}
+phases: {{warmup: 4s, baseline: 15s, recovery: 20s, settle: 2s}}
 faults:
   - name: stop-one
     type: container.stop
@@ -154,7 +154,7 @@ version: 1
 title: every replica paused, then every replica cut off
 slos:
   - {{name: reads-available, sli: success_rate, objective: ">= 99%"}}
-phases: {{warmup: 2s, baseline: 12s, recovery: 20s, settle: 2s}}
+phases: {{warmup: 4s, baseline: 15s, recovery: 20s, settle: 2s}}
 faults:
   - name: pause-all
     type: container.pause
