@@ -1,0 +1,62 @@
+"""Recovery awareness: a killed container that its restart policy does not bring back "stayed down" — a finding
+that makes the run FAILED — and chaoskit still starts it, so nothing is left down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.compose import TEST_LABEL
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def lone_store(docker_client: Any) -> Iterator[Any]:
+    """The shop's store in a container of its own, with no restart policy, reaped by its test label."""
+    test_id = uuid.uuid4().hex[:10]
+    container = docker_client.containers.run(
+        "chaoskit/shop:local", ["python3", "-m", "targets.shop.store", "--host", "0.0.0.0", "--port", "7001"],
+        name=f"chaoskit-test-{test_id}-store", detach=True, init=True, labels={TEST_LABEL: test_id},
+        restart_policy={"Name": "no"})
+    try:
+        yield container
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={test_id}"}):
+            c.remove(force=True)
+
+
+def test_a_container_its_restart_policy_leaves_down_is_a_finding_and_is_started_again(
+    lone_store: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "stays-down.yaml"
+    path.write_text(f"""
+version: 1
+title: the store is expected to come back by itself
+phases: {{baseline: 0s, recovery: 0s}}
+faults:
+  - name: crash
+    type: container.kill
+    target: {{name: {lone_store.name}}}
+    params: {{restart: policy, restart_timeout: 2s}}
+    duration: 1s
+""")
+    proc = subprocess.run([sys.executable, "-m", "chaoskit", "run", "--json", "--state-dir", str(tmp_path / "state"),
+                           str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    [result] = json.loads(proc.stdout)
+
+    assert result["outcome"] == "failed" and proc.returncode == 1, result["reason"]
+    assert f"{lone_store.name} stayed down: its restart policy (no) did not bring it back within 2s" in result["reason"]
+    [record] = result["faults"]
+    assert record["verified"], "chaoskit starts it, so the revert itself is complete"
+    assert record["observations"]["restarted_by"] == "chaoskit"
+    assert record["observations"]["back_after"] >= 2
+    lone_store.reload()
+    assert lone_store.attrs["State"]["Running"] and lone_store.attrs["RestartCount"] == 0
