@@ -43,7 +43,7 @@ if ! engine_up; then
     log "starting dockerd (log: /var/log/chaoskit-dockerd.log)"
     # No init system is assumed (CI machines and containers have none): dockerd runs detached and starts its
     # own containerd.
-    nohup dockerd >/var/log/chaoskit-dockerd.log 2>&1 &
+    setsid nohup dockerd </dev/null >/var/log/chaoskit-dockerd.log 2>&1 &
   fi
   for _ in $(seq 1 120); do
     engine_up && break
