@@ -60,3 +60,35 @@ faults:
     assert record["observations"]["back_after"] >= 2
     lone_store.reload()
     assert lone_store.attrs["State"]["Running"] and lone_store.attrs["RestartCount"] == 0
+
+
+def test_a_revert_that_leaves_residue_is_a_revert_error_listing_all_of_it(lone_store: Any, docker_client: Any) -> None:
+    import asyncio
+
+    from chaoskit.errors import RevertError
+    from chaoskit.faults import _container, _docker
+
+    lone_store.reload()
+    pid = lone_store.attrs["State"]["Pid"]
+    fault = _container.restore({"kind": "container.pause", "id": lone_store.id, "name": lone_store.name,
+                                "image": "sha256:" + "0" * 64, "run_id": "r", "fault": "f", "note": ""})
+    lone_store.pause()
+    _docker.apply_rules(pid, _docker.partition_rules("chaoskit.run=other/run/x", "egress", [], [], "all"))
+    try:
+        with pytest.raises(RevertError) as residue:
+            asyncio.run(fault.verify_reverted())
+        text = str(residue.value)
+        assert "paused" in text
+        assert "image changed from sha256:000000000000" in text
+        assert "1 chaoskit iptables rule(s) left: -A OUTPUT ! -o lo" in text and "chaoskit.run=other/run/x" in text
+
+        asyncio.run(fault.revert())  # unpauses; another run's rule is not this fault's to delete
+        with pytest.raises(RevertError, match="rule"):
+            asyncio.run(fault.verify_reverted())
+    finally:
+        lone_store.reload()
+        if lone_store.attrs["State"]["Paused"]:
+            lone_store.unpause()
+        _docker.remove_rules(pid, "chaoskit.run=other/run/x")
+    lone_store.reload()
+    assert not lone_store.attrs["State"]["Paused"] and _docker.rules(pid) == []
