@@ -6,8 +6,9 @@ or the module named in ``_LAZY``.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
-import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -29,8 +30,21 @@ _LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
+# True while the command line of this process runs (the console script, python -m chaoskit), False when a test or
+# another tool calls the CLI in-process: only then may commands freeze the objects they start up with (see
+# chaoskit.commands._common.start_up), since the process ends with the command.
+AS_PROGRAM: contextvars.ContextVar[bool] = contextvars.ContextVar("chaoskit_as_program", default=False)
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported only when used."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        token = AS_PROGRAM.set(args is None)  # click reads sys.argv: this process's own command line
+        try:
+            return super().main(args, *rest, **extra)
+        finally:
+            AS_PROGRAM.reset(token)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(_LAZY))
@@ -61,4 +75,4 @@ def main() -> None:
 
 def run_main(argv: list[str] | None = None) -> Any:
     """Entry point for ``python -m chaoskit``."""
-    return main.main(args=argv if argv is not None else sys.argv[1:], prog_name="chaoskit")
+    return main.main(args=argv, prog_name="chaoskit")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from chaoskit.commands._common import load_or_exit, plugins_or_exit, state_dir_option
+from chaoskit.commands._common import load_or_exit, plugins_or_exit, start_up, state_dir_option
 from chaoskit.runner.result import Outcome, RunResult
 
 # when several experiments run, the exit code is that of the most serious outcome
@@ -26,12 +26,12 @@ _SEVERITY = [Outcome.PASSED, Outcome.INCONCLUSIVE, Outcome.FAILED, Outcome.ERROR
                    "and any a plugin adds (repeatable).")
 def run(files: tuple[Path, ...], state_dir: Path, quiet: bool, as_json: bool, reports: tuple[str, ...]) -> None:
     """Run experiment FILES one after the other and print each verdict."""
-    plugins = plugins_or_exit()
-    wanted = [_parse_report(r, plugins) for r in reports]
-    experiments = load_or_exit(list(files), plugins)
+    with start_up():
+        plugins = plugins_or_exit()
+        wanted = [_parse_report(r, plugins) for r in reports]
+        experiments = load_or_exit(list(files), plugins)
+        from chaoskit.api import run_experiment
     results: list[RunResult] = []
-    from chaoskit.api import run_experiment
-
     for path, experiment in experiments:
         live = None if (quiet or as_json or not sys.stderr.isatty()) else _LiveStarter()
         result = run_experiment(experiment, plugins=plugins, state_dir=state_dir, source=path,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chaoskit.commands._common import start_up
 from chaoskit.errors import Diagnostic, ExperimentError, PluginError
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def _check(path: str, registry: Registry) -> list[Diagnostic]:
 @click.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as a JSON list.")
+@start_up()
 def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check experiment FILES (- for standard input) and report every error, each as file:line:col.
 
