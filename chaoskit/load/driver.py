@@ -43,6 +43,7 @@ from chaoskit.slo.window import Window
 
 _SCHEDULE_TICK = 0.1
 _LOG_TAIL = 4000
+_KEEP_LAGS = 4096
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ class LocustLoad(LoadGenerator):
         self._started_at: float | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.hellos: dict[int, dict[str, Any]] = {}
-        self.delivery_lags: deque[float] = deque(maxlen=10_000)
-        """Seconds from each merged window's end to its delivery here (the last 10,000), for benchmarks."""
-        self.report_lags: deque[tuple[float, float]] = deque(maxlen=10_000)
+        self.delivery_lags: deque[float] = deque(maxlen=_KEEP_LAGS)
+        """Seconds from each merged window's end to its delivery here (the last 4,096), for benchmarks."""
+        self.report_lags: deque[tuple[float, float]] = deque(maxlen=_KEEP_LAGS)
         """Per child report: (seconds from the window's end until the child sent it, seconds in the pipe)."""
 
     # ---------------------------------------------------------------------------------------------- public
