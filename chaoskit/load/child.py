@@ -47,6 +47,7 @@ log = logging.getLogger("chaoskit.load.child")
 FORWARD_TIMEOUT = 0.25
 """Master mode: how long a closed window waits for a slow worker before it is sent without it."""
 HARD_KILL_MARGIN = 30
+STATS_SECONDS_KEPT = 30
 WORKER_FILE = "chaoskit_load_windows.py"
 
 
@@ -77,6 +78,7 @@ class LoadChild:
         self._next_slot = math.floor(time.time() / config.width)
         self._configured: set[str] = set()
         self._cpu_mark = (time.time(), time.process_time())
+        self._trimmed_at = int(time.time())
 
     # ------------------------------------------------------------------------------------------------ output
 
@@ -144,6 +146,8 @@ class LoadChild:
         # the whole run, so keep it out of the cyclic collector's full passes.
         gc.collect()
         gc.freeze()
+        # Windows start now, not when the child started importing: earlier ones would only be empty and late.
+        self.collector.restart()
         if cfg.users:
             self.runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
         self.send(
@@ -287,6 +291,24 @@ class LoadChild:
                 return
             for payload in self.collector.flush():
                 self._send_window(payload)
+            self._trim_locust_stats()
+
+    def _trim_locust_stats(self, keep: int = STATS_SECONDS_KEPT) -> None:
+        """Drop Locust's per-second request counts older than ``keep`` seconds, once a minute.
+
+        Locust adds one key per second per request name to these dicts for the whole run (its ``current_rps``
+        reads only the last ~12 s, and chaoskit none); trimming keeps a long run's memory flat.
+        """
+        now = int(time.time())
+        if now < self._trimmed_at + 60:
+            return
+        self._trimmed_at = now
+        stats = self.env.stats
+        for entry in [stats.total, *stats.entries.values()]:
+            for per_second in (getattr(entry, "num_reqs_per_sec", None), getattr(entry, "num_fail_per_sec", None)):
+                if isinstance(per_second, dict):
+                    for second in [t for t in per_second if t < now - keep]:
+                        del per_second[second]
 
     # ------------------------------------------------------------------------------------------------ master
 
@@ -344,6 +366,7 @@ class LoadChild:
                 return
             self._configure_workers()
             self._emit_slots(time.time())
+            self._trim_locust_stats()
 
     def _emit_slots(self, now: float, final: bool = False) -> None:
         width, grace = self.config.width, self.config.grace

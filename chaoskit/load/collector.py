@@ -95,8 +95,15 @@ class WindowCollector:
         self.keep_samples = keep_samples
         self.clock = clock
         self._open: dict[int, dict[str, NameCounts]] = {}
-        self._flushed = math.floor(clock() / width) - 1  # the last slot already emitted
-        self._cpu_mark = (clock(), time.process_time())
+        self._flushed = 0
+        self._cpu_mark = (0.0, 0.0)
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget everything and start windows from the current one (load is about to start)."""
+        self._open.clear()
+        self._flushed = math.floor(self.clock() / self.width) - 1  # the last slot already emitted
+        self._cpu_mark = (self.clock(), time.process_time())
 
     def on_request(
         self,

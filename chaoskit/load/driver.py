@@ -20,7 +20,6 @@ import os
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +38,11 @@ from chaoskit.load.protocol import (
 )
 from chaoskit.load.shapes import Level
 from chaoskit.registry import LoadGenerator
+from chaoskit.slo.histogram import LatencyHistogram
 from chaoskit.slo.window import Window
 
 _SCHEDULE_TICK = 0.1
 _LOG_TAIL = 4000
-_KEEP_LAGS = 4096
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,12 @@ class LocustLoad(LoadGenerator):
         self._started_at: float | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.hellos: dict[int, dict[str, Any]] = {}
-        self.delivery_lags: deque[float] = deque(maxlen=_KEEP_LAGS)
-        """Seconds from each merged window's end to its delivery here (the last 4,096), for benchmarks."""
-        self.report_lags: deque[tuple[float, float]] = deque(maxlen=_KEEP_LAGS)
-        """Per child report: (seconds from the window's end until the child sent it, seconds in the pipe)."""
+        self.delivery_lag = LatencyHistogram()
+        """From each merged window's end to its delivery here (the figure behind "windows arrive in time")."""
+        self.emit_lag = LatencyHistogram()
+        """From each window's end until a child sent its report (the child's share of the delivery lag)."""
+        self.pipe_lag = LatencyHistogram()
+        """From a child sending a report until the driver read it (the pipe's and the event loop's share)."""
 
     # ---------------------------------------------------------------------------------------------- public
 
@@ -280,7 +281,8 @@ class LocustLoad(LoadGenerator):
             if "sent" in message:
                 sent = float(message["sent"])
                 end = (int(message["k"]) + 1) * float(message.get("width", self.plan.child.width))
-                self.report_lags.append((sent - end, time.time() - sent))
+                self.emit_lag.record(sent - end)
+                self.pipe_lag.record(time.time() - sent)
         elif kind == MessageType.HELLO:
             self.hellos[index] = message
             if "slot" in message:
@@ -293,7 +295,7 @@ class LocustLoad(LoadGenerator):
             self._stopping = True  # the children's own bound: the load ends, the other children follow
 
     def _note_delivery(self, window: Window) -> None:
-        self.delivery_lags.append(time.time() - window.end)
+        self.delivery_lag.record(time.time() - window.end)
 
     # -------------------------------------------------------------------------------------------- commands
 
