@@ -7,6 +7,7 @@ does with ``tox_register_tox_env``. Registering a kind name twice is a :class:`~
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -141,6 +142,27 @@ class ReporterKind:
     suffix: str
     render: Callable[[RunResult, list[dict[str, Any]]], str]
     summary: str = ""
+
+
+# ------------------------------------------------------------------------------------------- lazy functions
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A function that imports ``"package.module:function"`` on its first call and forwards to it.
+
+    Kind modules register with these so that building a plugin manager (every ``chaoskit validate``) imports only
+    the light spec models, never the fault code with its asyncio, subprocess or client imports.
+    """
+    module_name, _, attr = target.partition(":")
+    resolved: list[Callable[..., Any]] = []
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if not resolved:
+            resolved.append(getattr(importlib.import_module(module_name), attr))
+        return resolved[0](*args, **kwargs)
+
+    forward.__qualname__ = forward.__name__ = f"lazy({target})"
+    return forward
 
 
 # -------------------------------------------------------------------------------------------------- registry

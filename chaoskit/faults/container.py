@@ -14,8 +14,7 @@ previews one, so ``chaoskit validate`` never loads them and a machine without Do
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,10 +22,12 @@ from chaoskit.experiment.model import Experiment, FaultSpec, Strict
 from chaoskit.experiment.units import Duration
 from chaoskit.faults.process import parse_signal
 from chaoskit.plugins import hookimpl
-from chaoskit.registry import Fault, FaultKind, Registry
+from chaoskit.registry import FaultKind, Registry, lazy
+
+_IMPL = "chaoskit.faults._container"
 
 if TYPE_CHECKING:
-    from chaoskit.runner.context import RunContext
+    pass
 
 
 class ComposeSelector(Strict):
@@ -193,16 +194,6 @@ class ContainerPartitionSpec(_ContainerSpec):
 # ---------------------------------------------------------------------------------------------- registration
 
 
-def _create(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _container
-
-    return _container.create(spec, ctx)
-
-
-def _restore(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _container
-
-    return _container.restore(undo)
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
@@ -223,4 +214,4 @@ _KINDS: tuple[tuple[str, type[_ContainerSpec], str], ...] = (
 @hookimpl
 def chaoskit_register_faults(register: Registry) -> None:
     for name, spec, summary in _KINDS:
-        register.add_fault(FaultKind(name, spec, _create, _restore, summary, _preview))
+        register.add_fault(FaultKind(name, spec, lazy(f"{_IMPL}:create"), lazy(f"{_IMPL}:restore"), summary, _preview))

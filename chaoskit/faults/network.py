@@ -14,7 +14,6 @@ validate`` never loads them.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -22,10 +21,12 @@ from pydantic import Field, model_validator
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.experiment.units import Duration, Fraction
 from chaoskit.plugins import hookimpl
-from chaoskit.registry import Fault, FaultKind, Registry
+from chaoskit.registry import FaultKind, Registry, lazy
+
+_IMPL = "chaoskit.faults._network"
 
 if TYPE_CHECKING:
-    from chaoskit.runner.context import RunContext
+    pass
 
 Direction = Literal["upstream", "downstream", "both"]
 
@@ -195,28 +196,8 @@ class NetworkDownSpec(NetworkSpec):
 # ---------------------------------------------------------------------------------------------- registration
 
 
-def _create_toxic(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _network
-
-    return _network.create_toxic(spec, ctx)
 
 
-def _restore_toxic(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _network
-
-    return _network.restore_toxic(undo)
-
-
-def _create_down(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _network
-
-    return _network.create_down(spec, ctx)
-
-
-def _restore_down(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _network
-
-    return _network.restore_down(undo)
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
@@ -244,11 +225,12 @@ _TOXIC_KINDS: tuple[tuple[str, type[ToxicSpec], str], ...] = (
 @hookimpl
 def chaoskit_register_faults(register: Registry) -> None:
     for name, spec, summary in _TOXIC_KINDS:
-        register.add_fault(FaultKind(name, spec, _create_toxic, _restore_toxic, summary, _preview))
-    register.add_fault(
-        FaultKind(
-            "network.down", NetworkDownSpec, _create_down, _restore_down, "Take a proxy down (disable it).", _preview
+        register.add_fault(
+            FaultKind(name, spec, lazy(f"{_IMPL}:create_toxic"), lazy(f"{_IMPL}:restore_toxic"), summary, _preview)
         )
+    create, restore = lazy(f"{_IMPL}:create_down"), lazy(f"{_IMPL}:restore_down")
+    register.add_fault(
+        FaultKind("network.down", NetworkDownSpec, create, restore, "Take a proxy down (disable it).", _preview)
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import re
 import signal
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -21,10 +20,12 @@ from pydantic import Field, field_validator, model_validator
 from chaoskit.errors import FaultError
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.plugins import hookimpl
-from chaoskit.registry import Fault, FaultKind, Registry
+from chaoskit.registry import FaultKind, Registry, lazy
+
+_IMPL = "chaoskit.faults._process"
 
 if TYPE_CHECKING:
-    from chaoskit.runner.context import RunContext
+    pass
 
 
 class ProcessSelector(Strict):
@@ -119,28 +120,8 @@ def parse_signal(value: str | int) -> signal.Signals:
 # ---------------------------------------------------------------------------------------------- registration
 
 
-def _create_stop(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _process
-
-    return _process.create_stop(spec, ctx)
 
 
-def _restore_stop(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _process
-
-    return _process.restore_stop(undo)
-
-
-def _create_kill(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _process
-
-    return _process.create_kill(spec, ctx)
-
-
-def _restore_kill(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _process
-
-    return _process.restore_kill(undo)
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
@@ -157,14 +138,12 @@ def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
 
 @hookimpl
 def chaoskit_register_faults(register: Registry) -> None:
-    register.add_fault(
-        FaultKind("process.stop", ProcessStopSpec, _create_stop, _restore_stop, "Freeze a process (SIGSTOP/SIGCONT).",
-                  _preview)
-    )
-    register.add_fault(
-        FaultKind("process.kill", ProcessKillSpec, _create_kill, _restore_kill, "Signal a process, then restart it.",
-                  _preview)
-    )
+    for name, spec, verb, summary in (
+        ("process.stop", ProcessStopSpec, "stop", "Freeze a process (SIGSTOP/SIGCONT)."),
+        ("process.kill", ProcessKillSpec, "kill", "Signal a process, then restart it."),
+    ):
+        create, restore = lazy(f"{_IMPL}:create_{verb}"), lazy(f"{_IMPL}:restore_{verb}")
+        register.add_fault(FaultKind(name, spec, create, restore, summary, _preview))
 
 
 def __getattr__(name: str) -> Any:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
@@ -25,10 +24,12 @@ from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Stri
 from chaoskit.experiment.units import Duration, Fraction
 from chaoskit.faults.container import ContainerSelector
 from chaoskit.plugins import hookimpl
-from chaoskit.registry import Fault, FaultKind, Registry
+from chaoskit.registry import FaultKind, Registry, lazy
+
+_IMPL = "chaoskit.faults._stress"
 
 if TYPE_CHECKING:
-    from chaoskit.runner.context import RunContext
+    pass
 
 # ------------------------------------------------------------------------------------------------------ sizes
 
@@ -212,16 +213,6 @@ class StressDiskSpec(StressSpec):
 # ---------------------------------------------------------------------------------------------- registration
 
 
-def _create(spec: FaultSpec, ctx: RunContext) -> list[Fault]:
-    from chaoskit.faults import _stress
-
-    return _stress.create(spec, ctx)
-
-
-def _restore(undo: Mapping[str, Any]) -> Fault:
-    from chaoskit.faults import _stress
-
-    return _stress.restore(undo)
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
@@ -237,4 +228,4 @@ def chaoskit_register_faults(register: Registry) -> None:
         ("stress.memory", StressMemorySpec, "Allocate and hold memory (host, a process's or a container's cgroup)."),
         ("stress.disk", StressDiskSpec, "Fill a filesystem (host, a process's or a container's root)."),
     ):
-        register.add_fault(FaultKind(name, spec, _create, _restore, summary, _preview))
+        register.add_fault(FaultKind(name, spec, lazy(f"{_IMPL}:create"), lazy(f"{_IMPL}:restore"), summary, _preview))
