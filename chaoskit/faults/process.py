@@ -49,8 +49,8 @@ class ProcessSelector(Strict):
         return self
 
 
-def _check_target(spec: ProcessStopSpec | ProcessKillSpec, experiment: Experiment) -> list[Problem]:
-    name = spec.target.process
+def target_process_problems(name: str | None, experiment: Experiment) -> list[Problem]:
+    """``target.process`` must name one of ``target.processes`` (with a did-you-mean when it does not)."""
     known = [p.name for p in experiment.target.processes]
     if name is None or name in known:
         return []
@@ -68,7 +68,7 @@ class ProcessStopSpec(FaultSpec):
     target: ProcessSelector
 
     def problems(self, experiment: Experiment) -> list[Problem]:
-        return _check_target(self, experiment)
+        return target_process_problems(self.target.process, experiment)
 
 
 class KillParams(Strict):
@@ -97,7 +97,7 @@ class ProcessKillSpec(FaultSpec):
     params: KillParams = Field(default_factory=KillParams)
 
     def problems(self, experiment: Experiment) -> list[Problem]:
-        out = _check_target(self, experiment)
+        out = target_process_problems(self.target.process, experiment)
         if self.params.restart == "chaoskit" and self.target.process is None and self.params.command is None:
             out.append(
                 (("params", "restart"), "chaoskit can only restart target processes",

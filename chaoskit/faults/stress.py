@@ -13,7 +13,6 @@ live in :mod:`chaoskit.faults._stress`, imported only when a run creates, restor
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -23,6 +22,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, mo
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.experiment.units import Duration, Fraction
 from chaoskit.faults.container import ContainerSelector
+from chaoskit.faults.process import target_process_problems
 from chaoskit.plugins import hookimpl
 from chaoskit.registry import FaultKind, Registry, lazy
 
@@ -178,15 +178,7 @@ class StressSpec(FaultSpec):
     target: StressTarget
 
     def problems(self, experiment: Experiment) -> list[Problem]:
-        name = self.target.process
-        known = [p.name for p in experiment.target.processes]
-        if name is None or name in known:
-            return []
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else (
-            f"declared processes: {', '.join(known)}" if known else "declare it under target.processes"
-        )
-        return [(("target", "process"), f"no target process named {name!r}", hint)]
+        return target_process_problems(self.target.process, experiment)
 
 
 class StressCpuSpec(StressSpec):
