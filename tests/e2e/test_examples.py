@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -25,6 +27,7 @@ def test_library_example_reports_every_problem_of_a_bad_file(tmp_path: Path) -> 
     assert "phases.baseline" in out.stderr and "unknown fault type 'nope'" in out.stderr
 
 
+@pytest.mark.flaky(reruns=1, reruns_delay=2)  # real load and latency SLOs on a shared machine
 def test_quickstart_passes_as_make_demo_runs_it(tmp_path: Path) -> None:
     """What `make demo` runs: the shop, the embedded proxy, Locust load, two faults, a PASSED verdict."""
     out = subprocess.run(
