@@ -32,6 +32,8 @@ def slot_rows(state: Path) -> list[tuple[str, str, str | None]]:
     db = sqlite3.connect(state / "schedule.sqlite")
     try:
         return list(db.execute("SELECT slot_iso, state, outcome FROM slots ORDER BY slot").fetchall())
+    except sqlite3.OperationalError:  # the scheduler has created the file but not yet its tables
+        return []
     finally:
         db.close()
 
