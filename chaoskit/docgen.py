@@ -115,6 +115,7 @@ def catalogue() -> str:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[0] if argv else "docs")
+    target.mkdir(parents=True, exist_ok=True)
     (target / "reference.md").write_text(reference(), encoding="utf-8")
     (target / "catalogue.md").write_text(catalogue(), encoding="utf-8")
     return 0
