@@ -1,0 +1,12 @@
+"""Locust load for chaoskit, streamed as 250 ms windows (see docs/load.md).
+
+- :mod:`chaoskit.load.driver`: the runner's side (``LocustLoad``, ``LoadPlan``); never imports locust or gevent.
+- :mod:`chaoskit.load.child`: ``python -m chaoskit.load.child``, one Locust environment per process.
+- :mod:`chaoskit.load.protocol`: the JSON-lines protocol between them, and ``LoadError``.
+- :mod:`chaoskit.load.collector`: the Locust-side window aggregation (shipped to distributed workers as is).
+- :mod:`chaoskit.load.merge`, :mod:`chaoskit.load.shapes`: merging reports into windows; levels over time.
+- :mod:`chaoskit.load.plugin`: the built-in ``locust`` load generator kind.
+- :mod:`chaoskit.load.worker`, :mod:`chaoskit.load.cli`: ``chaoskit load worker`` for distributed load.
+
+Nothing is imported here, so that starting a load child does not import the driver.
+"""
