@@ -435,8 +435,12 @@ class Runner:
             await asyncio.sleep(max(every - (time.monotonic() - began), 0.0))
 
     async def _load_loop(self, load: LoadGenerator) -> None:
-        async for window in load.windows():
-            self.on_window(window)
+        try:
+            async for window in load.windows():
+                self.on_window(window)
+        except ChaoskitError as exc:  # a crashed child or a bad locustfile: the evidence stops, say so
+            self.emit("note", message=f"load generator failed: {exc}")
+            self._set(Outcome.ERROR, f"load generator failed: {exc}")
 
     # ---------------------------------------------------------------------------------------------- teardown
 
