@@ -3,7 +3,9 @@
 ::
 
     ChaoskitError
-     ├── ExperimentError          an experiment file is wrong (carries every Diagnostic)
+     ├── FileDiagnosticsError     a file is wrong (carries every Diagnostic)
+ │    ├── ExperimentError     an experiment file
+ │    └── GameDayError        a game-day file
      ├── PluginError              a plugin failed to load or registered something twice
      ├── TargetError              a target did not start or never became ready
      ├── FaultError               a fault could not be injected, reverted or verified
@@ -45,13 +47,21 @@ class ChaoskitError(Exception):
     """Base of every error chaoskit raises on purpose."""
 
 
-class ExperimentError(ChaoskitError):
-    """An experiment failed to load or validate; ``diagnostics`` lists every problem found."""
+class FileDiagnosticsError(ChaoskitError):
+    """A file (experiment, game day) failed to load or validate; ``diagnostics`` lists every problem found."""
+
+    what = "file"
 
     def __init__(self, diagnostics: list[Diagnostic], source: str | Path | None = None) -> None:
         self.diagnostics = list(diagnostics)
         self.source = str(source) if source is not None else None
-        super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid experiment")
+        super().__init__("\n".join(str(d) for d in self.diagnostics) or f"invalid {self.what}")
+
+
+class ExperimentError(FileDiagnosticsError):
+    """An experiment failed to load or validate; ``diagnostics`` lists every problem found."""
+
+    what = "experiment"
 
 
 class PluginError(ChaoskitError):
@@ -100,13 +110,10 @@ class LedgerError(ChaoskitError):
         super().__init__(message)
 
 
-class GameDayError(ChaoskitError):
+class GameDayError(FileDiagnosticsError):
     """A game-day file failed to load or validate; ``diagnostics`` lists every problem found."""
 
-    def __init__(self, diagnostics: list[Diagnostic], source: str | Path | None = None) -> None:
-        self.diagnostics = list(diagnostics)
-        self.source = str(source) if source is not None else None
-        super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid game day")
+    what = "game day"
 
 
 class SchedulerError(ChaoskitError):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from chaoskit.errors import ExperimentError, PluginError
+from chaoskit.errors import FileDiagnosticsError, PluginError
 
 if TYPE_CHECKING:
     from chaoskit.experiment.model import Experiment
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # so ``chaoskit <command> --help`` and commands that never load an experiment stay cheap.
 
 EXIT_INVALID = 2
+T = TypeVar("T")
 
 state_dir_option = click.option(
     "--state-dir",
@@ -67,15 +68,20 @@ def load_or_exit(paths: list[Path], plugins: Plugins) -> list[tuple[Path, Experi
     """Load every file; on any error print every diagnostic of every file and exit 2."""
     from chaoskit.experiment.loader import load_experiment
 
+    return load_all_or_exit(paths, lambda path: (path, load_experiment(path, plugins.registry)), "experiment")
+
+
+def load_all_or_exit(paths: list[Path], load: Callable[[Path], T], what: str) -> list[T]:
+    """``load`` every file; if any raises a FileDiagnosticsError, print every diagnostic of every file, exit 2."""
     loaded, failed = [], 0
     for path in paths:
         try:
-            loaded.append((path, load_experiment(path, plugins.registry)))
-        except ExperimentError as exc:
+            loaded.append(load(path))
+        except FileDiagnosticsError as exc:
             failed += 1
             for diagnostic in exc.diagnostics:
                 click.echo(str(diagnostic), err=True)
     if failed:
-        click.echo(f"{failed} of {len(paths)} experiment file(s) invalid; nothing was run", err=True)
+        click.echo(f"{failed} of {len(paths)} {what} file(s) invalid; nothing was run", err=True)
         raise SystemExit(EXIT_INVALID)
     return loaded

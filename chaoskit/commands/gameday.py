@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from chaoskit.commands._common import EXIT_INVALID, plugins_or_exit, state_dir_option
+from chaoskit.commands._common import EXIT_INVALID, load_all_or_exit, plugins_or_exit, state_dir_option
 
 if TYPE_CHECKING:
     from chaoskit.gameday.loader import LoadedGameDay
@@ -33,21 +33,9 @@ def gameday() -> None:
 
 def load_gamedays_or_exit(paths: list[Path]) -> list[LoadedGameDay]:
     """Load every game-day file; on any error print every diagnostic and exit 2."""
-    from chaoskit.errors import GameDayError
     from chaoskit.gameday.loader import load_gameday
 
-    loaded, failed = [], 0
-    for path in paths:
-        try:
-            loaded.append(load_gameday(path))
-        except GameDayError as exc:
-            failed += 1
-            for diagnostic in exc.diagnostics:
-                click.echo(str(diagnostic), err=True)
-    if failed:
-        click.echo(f"{failed} of {len(paths)} game-day file(s) invalid; nothing was run", err=True)
-        raise SystemExit(EXIT_INVALID)
-    return loaded
+    return load_all_or_exit(paths, load_gameday, "game-day")
 
 
 def stamp(message: str) -> None:

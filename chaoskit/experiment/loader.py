@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from chaoskit.errors import Diagnostic, ExperimentError, PluginError
+from chaoskit.errors import Diagnostic, ExperimentError, FileDiagnosticsError, PluginError
 from chaoskit.experiment.diagnostics import SourceMap, cross_checks, render_path
 from chaoskit.experiment.envsubst import substitute
 
@@ -500,17 +500,22 @@ def load_experiment(
 
     :raises ExperimentError: with every problem found (a missing or unreadable file is one, too).
     """
+    return load_experiment_text(read_source(path), os.fspath(path), registry, env=env, base_dir=Path(path).parent)
+
+
+def read_source(path: str | os.PathLike[str], error: type[FileDiagnosticsError] = ExperimentError) -> bytes:
+    """The bytes of a file to load (at most ``MAX_BYTES + 1``); an unreadable file is one located ``error``."""
     name = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+            return f.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise ExperimentError([Diagnostic(name, 1, 1, "", "no such file")], name) from None
+        reason = "no such file"
     except IsADirectoryError:
-        raise ExperimentError([Diagnostic(name, 1, 1, "", "is a directory, not a file")], name) from None
+        reason = "is a directory, not a file"
     except OSError as exc:
-        raise ExperimentError([Diagnostic(name, 1, 1, "", f"cannot read: {exc.strerror or exc}")], name) from None
-    return load_experiment_text(data, name, registry, env=env, base_dir=Path(path).parent)
+        reason = f"cannot read: {exc.strerror or exc}"
+    raise error([Diagnostic(name, 1, 1, "", reason)], name)
 
 
 def _kind(value: Any) -> str:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from chaoskit.errors import Diagnostic, ExperimentError, GameDayError
 from chaoskit.experiment.diagnostics import SourceMap, validation_diagnostics
-from chaoskit.experiment.loader import MAX_BYTES, read_yaml
+from chaoskit.experiment.loader import read_source, read_yaml
 from chaoskit.gameday.model import GameDay, Parallel
 
 
@@ -40,17 +40,8 @@ class LoadedGameDay:
 
 def load_gameday(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> LoadedGameDay:
     """Read, validate and resolve a game-day file; :class:`GameDayError` lists every problem."""
-    name = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise GameDayError([Diagnostic(name, 1, 1, "", "no such file")], name) from None
-    except IsADirectoryError:
-        raise GameDayError([Diagnostic(name, 1, 1, "", "is a directory, not a file")], name) from None
-    except OSError as exc:
-        raise GameDayError([Diagnostic(name, 1, 1, "", f"cannot read: {exc.strerror or exc}")], name) from None
-    return load_gameday_text(data, name, base_dir=Path(path).resolve().parent, env=env)
+    data = read_source(path, GameDayError)
+    return load_gameday_text(data, os.fspath(path), base_dir=Path(path).resolve().parent, env=env)
 
 
 def load_gameday_text(
