@@ -6,9 +6,9 @@ fast); everything else lives in private-by-convention modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from chaoskit import _lazy
 from chaoskit._version import __version__
 
 if TYPE_CHECKING:
@@ -67,13 +67,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chaoskit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy.exports("chaoskit", _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

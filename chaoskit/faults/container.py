@@ -194,8 +194,6 @@ class ContainerPartitionSpec(_ContainerSpec):
 # ---------------------------------------------------------------------------------------------- registration
 
 
-
-
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
     from chaoskit.faults import _container
 

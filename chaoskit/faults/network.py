@@ -14,10 +14,11 @@ validate`` never loads them.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from chaoskit import _lazy
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.experiment.units import Duration, Fraction
 from chaoskit.plugins import hookimpl
@@ -234,13 +235,4 @@ def chaoskit_register_faults(register: Registry) -> None:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """The faults and helpers that used to live here (``ToxicFault``, ``toxic_plans``, ...), loaded on first use."""
-    if name.startswith("__"):  # e.g. __path__, looked up by every ``from chaoskit.faults.network import ...``
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from chaoskit.faults import _network
-
-    try:
-        return getattr(_network, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = _lazy.forward(__name__, _IMPL)

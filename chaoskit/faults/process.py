@@ -13,10 +13,11 @@ from __future__ import annotations
 import difflib
 import re
 import signal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from chaoskit import _lazy
 from chaoskit.errors import FaultError
 from chaoskit.experiment.model import Experiment, FaultSpec, Name, Problem, Strict
 from chaoskit.plugins import hookimpl
@@ -146,13 +147,4 @@ def chaoskit_register_faults(register: Registry) -> None:
         register.add_fault(FaultKind(name, spec, create, restore, summary, _preview))
 
 
-def __getattr__(name: str) -> Any:
-    """The faults and helpers that used to live here (``ProcessKill``, ``resolve``, ...), loaded on first use."""
-    if name.startswith("__"):  # e.g. __path__, looked up by every ``from chaoskit.faults.process import ...``
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from chaoskit.faults import _process
-
-    try:
-        return getattr(_process, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = _lazy.forward(__name__, _IMPL)

@@ -8,8 +8,9 @@ validate an experiment) does not import every probe with asyncio and ssl.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chaoskit import _lazy
 
 if TYPE_CHECKING:
     from chaoskit.probes.command import CommandProbe
@@ -43,13 +44,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy.exports(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:
