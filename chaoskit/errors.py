@@ -12,6 +12,8 @@
      │    └── RevertError         a revert failed or could not be verified
      ├── ProbeError               a probe is misconfigured (not: a probe that observed a failure)
      ├── LedgerError              the fault ledger cannot be read or written
+     ├── LoadError                Locust load could not be generated (a load child failed, crashed or left)
+     │    └── ProtocolError       a load child or driver broke the JSON-lines protocol (chaoskit.load.protocol)
      ├── GameDayError             a game-day file is wrong (carries every Diagnostic)
      ├── SchedulerError           the game-day scheduler cannot start (another one holds the state dir)
      └── HistoryError             the run history database cannot be opened, read or written
@@ -72,7 +74,6 @@ class PluginError(ChaoskitError):
         super().__init__(message)
 
 
-
 class TargetError(ChaoskitError):
     """A target process did not start, exited early, or never passed its readiness check."""
 
@@ -108,6 +109,19 @@ class LedgerError(ChaoskitError):
     def __init__(self, message: str, *, path: str | Path | None = None) -> None:
         self.path = str(path) if path is not None else None
         super().__init__(message)
+
+
+class LoadError(ChaoskitError):
+    """Load could not be generated: a load child failed to start, crashed, or broke the protocol.
+
+    ``child`` is the index of the child at fault (None for the whole generator) and ``log`` the tail of its
+    stderr, where Locust writes its own errors.
+    """
+
+    def __init__(self, message: str, *, child: int | None = None, log: str = "") -> None:
+        self.child = child
+        self.log = log
+        super().__init__(f"{message}\n{log}" if log else message)
 
 
 class GameDayError(FileDiagnosticsError):

@@ -2,7 +2,7 @@
 
 - :mod:`chaoskit.load.driver`: the runner's side (``LocustLoad``, ``LoadPlan``); never imports locust or gevent.
 - :mod:`chaoskit.load.child`: ``python -m chaoskit.load.child``, one Locust environment per process.
-- :mod:`chaoskit.load.protocol`: the JSON-lines protocol between them, and ``LoadError``.
+- :mod:`chaoskit.load.protocol`: the JSON-lines protocol between them (``LoadError`` is in :mod:`chaoskit.errors`).
 - :mod:`chaoskit.load.collector`: the Locust-side window aggregation (shipped to distributed workers as is).
 - :mod:`chaoskit.load.merge`, :mod:`chaoskit.load.shapes`: merging reports into windows; levels over time.
 - :mod:`chaoskit.load.plugin`: the built-in ``locust`` load generator kind.

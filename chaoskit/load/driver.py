@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import chaoskit
+from chaoskit.errors import LoadError
 from chaoskit.load.merge import SlotMerger, SlotSummary
 from chaoskit.load.protocol import (
     ChildCommand,
     ChildConfig,
     Command,
-    LoadError,
     MessageType,
     ProtocolError,
     decode,

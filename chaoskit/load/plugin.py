@@ -58,9 +58,10 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
 
     :param resolve: turns a path from the experiment into a real one (``RunContext.resolve_path``).
     """
+    from chaoskit.errors import LoadError
     from chaoskit.experiment.model import parse_host_port
     from chaoskit.load.driver import LoadPlan
-    from chaoskit.load.protocol import ChildConfig, LoadError, MasterConfig
+    from chaoskit.load.protocol import ChildConfig, MasterConfig
     from chaoskit.load.shapes import level_at, peak_users
 
     spec = experiment.load

@@ -17,7 +17,8 @@ End of file on stdin means the same as ``stop``. Child -> driver, on stdout, one
 ``names`` maps each request name to ``{"n": count, "e": errors, "s": [slower than threshold i], "h": [[bucket,
 count], ...]}`` (buckets of :class:`~chaoskit.slo.histogram.LatencyHistogram`). Window ``k`` covers
 ``[k * width, (k + 1) * width)`` in wall-clock seconds. This module imports nothing outside the standard
-library and :mod:`chaoskit.errors`, because both sides of the pipe use it.
+library and :mod:`chaoskit.errors` (where :class:`~chaoskit.errors.LoadError` lives; it is also importable from
+here, its first home), because both sides of the pipe use it.
 """
 
 from __future__ import annotations
@@ -27,22 +28,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chaoskit.errors import ChaoskitError
+from chaoskit.errors import LoadError as LoadError  # its old home: keep ``chaoskit.load.protocol.LoadError``
 
 PROTOCOL_VERSION = 1
-
-
-class LoadError(ChaoskitError):
-    """Load could not be generated: a load child failed to start, crashed, or broke the protocol.
-
-    ``child`` is the index of the child at fault (None for the whole generator) and ``log`` the tail of its
-    stderr, where Locust writes its own errors.
-    """
-
-    def __init__(self, message: str, *, child: int | None = None, log: str = "") -> None:
-        self.child = child
-        self.log = log
-        super().__init__(f"{message}\n{log}" if log else message)
 
 
 class ProtocolError(LoadError):

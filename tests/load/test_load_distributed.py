@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from chaoskit.errors import LoadError
 from chaoskit.load.cli import load as load_command
 from chaoskit.load.driver import LoadPlan, LocustLoad
-from chaoskit.load.protocol import ChildConfig, LoadError, MasterConfig
+from chaoskit.load.protocol import ChildConfig, MasterConfig
 from tests.load.conftest import Target, drive, wait_gone
 
 # timing-bound on a shared 2-core machine: one rerun (reported as such) before a failure counts

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from chaoskit.errors import LoadError
 from chaoskit.load.driver import LoadPlan, LocustLoad
-from chaoskit.load.protocol import ChildConfig, LoadError
+from chaoskit.load.protocol import ChildConfig
 from chaoskit.slo.histogram import LatencyHistogram
 from tests.load.conftest import Target, drive, wait_gone
 

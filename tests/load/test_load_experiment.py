@@ -45,7 +45,7 @@ def test_plan_resolves_the_locustfile_and_carries_the_slo_thresholds(tmp_path: P
 
 
 def test_a_missing_locustfile_is_reported_before_anything_starts(tmp_path: Path) -> None:
-    from chaoskit.load.protocol import LoadError
+    from chaoskit.errors import LoadError
 
     with pytest.raises(LoadError, match=r"nope\.py not found"):
         plan_for(experiment(locustfile="nope.py"), lambda p: tmp_path / p)

@@ -74,3 +74,15 @@ def test_child_config_round_trips() -> None:
         master=MasterConfig("127.0.0.1", 5557, 2, 10.0),
     )
     assert ChildConfig.from_json(config.to_json()) == config
+
+
+def test_load_errors_are_chaoskit_errors_with_their_old_import_path_kept() -> None:
+    from chaoskit import errors
+    from chaoskit.load import protocol
+
+    assert protocol.LoadError is errors.LoadError
+    assert issubclass(errors.LoadError, errors.ChaoskitError)
+    assert issubclass(ProtocolError, errors.LoadError)
+    err = errors.LoadError("load-child-1 exited on its own", child=1, log="Traceback ...")
+    assert (err.child, err.log) == (1, "Traceback ...")
+    assert str(err) == "load-child-1 exited on its own\nTraceback ..."
