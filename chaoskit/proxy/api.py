@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 from urllib.parse import unquote
 
-from chaoskit.proxy import jsonio
+from chaoskit.proxy import jsonio, lateness
 from chaoskit.proxy.http import Request, Response
 from chaoskit.proxy.proxy import (
     INVALID_STREAM,
@@ -219,6 +219,13 @@ class Api:
                         f'direction="{direction}",listener="{proxy.listen}",proxy="{name}",upstream="{proxy.upstream}"'
                     )
                     lines.append(f"{metric}{{{labels}}} {proxy.received[direction]}")
+        lines += [
+            f"# HELP {lateness.METRIC} How late the latency toxic released data against its due time.",
+            f"# TYPE {lateness.METRIC} histogram",
+        ]
+        for name in sorted(self.proxies):
+            for direction, histogram in sorted(self.proxies[name].lateness.items()):
+                lines += histogram.prometheus(f'direction="{direction}",proxy="{name}"')
         body = ("\n".join(lines) + "\n").encode()
         return Response(200, body, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.proxy.addresses import AddressError, bind_socket, dial_target, resolved_string
+from chaoskit.proxy.lateness import Lateness
 from chaoskit.proxy.links import ClientSide, Connection, ServerSide
 from chaoskit.proxy.toxics import Toxic, float32
 
@@ -102,6 +103,7 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._dials: set[asyncio.Task[None]] = set()
         self.received = {"upstream": 0, "downstream": 0}
+        self.lateness = {"upstream": Lateness(), "downstream": Lateness()}
         self.buffer = memoryview(bytearray(READ_BUFFER))
         self._trim: asyncio.TimerHandle | None = None
 

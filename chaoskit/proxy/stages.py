@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chaoskit.proxy.toxics import Toxic
 
 if TYPE_CHECKING:
+    from chaoskit.proxy.lateness import Lateness
     from chaoskit.proxy.links import Link
 
 
@@ -94,6 +95,7 @@ class Stage:
         self._send_waiter: asyncio.Future[None] | None = None
         self.loop = link.loop
         self.clock = link.loop.time
+        self.lateness: Lateness = link.conn.proxy.lateness["upstream" if link.upstream else "downstream"]
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -153,13 +155,17 @@ class Stage:
         self.output.push(chunk)
 
     async def sleep(self, seconds: float, *, interruptible: bool = True) -> None:
+        await self.sleep_until(self.clock() + seconds, interruptible=interruptible)
+
+    async def sleep_until(self, deadline: float, *, interruptible: bool = True) -> None:
+        """Wait until the loop time ``deadline`` (an absolute time, so no error accumulates over chunks)."""
         if interruptible and self._interrupt:
             self._interrupt = False
             raise Interrupted
-        if seconds <= 0:
+        if deadline <= self.clock():
             return
         fut = self.loop.create_future()
-        handle = self.loop.call_later(seconds, wake, fut)
+        handle = self.loop.call_at(deadline, wake, fut)
         if interruptible:
             self._waiter = fut
         try:

@@ -97,8 +97,9 @@ async def _latency(stage: Stage) -> None:
         due = chunk.ts + _ms(delay)
         # On interrupt the held chunk goes out at once (Go: "don't drop any data on the floor").
         stage.held.append(chunk)
-        await stage.sleep(due - loop_time() - TIMER_SLACK)
+        await stage.sleep_until(due - TIMER_SLACK)
         stage.held.clear()
+        stage.lateness.observe(loop_time() - due)
         chunk.ts = due
         await stage.send(chunk)
 

@@ -480,3 +480,28 @@ def test_unusable_addresses_are_listen_errors_or_eof(api: Api) -> None:
     with connect(listen) as sock:
         assert sock.recv(10) == b""  # the dial fails: the client reads EOF
     assert api("GET", "/version").status == 200
+
+
+def test_metrics_show_how_late_the_latency_toxic_released(echo: EchoServer) -> None:
+    from chaoskit.proxy.server import ServerThread
+
+    thread = ServerThread(metrics=True)
+    thread.start()
+    try:
+        api = Api(thread.url)
+        listen = api.proxy("a", echo.addr)["listen"]
+        api("POST", "/proxies/a/toxics", {"type": "latency", "attributes": {"latency": 30}})
+        with connect(listen) as sock:
+            for _ in range(3):  # one round trip at a time: each echo is one chunk, released once
+                sock.sendall(b"ping")
+                assert recv_exactly(sock, 4) == b"ping"
+        text = api("GET", "/metrics").body.decode()
+        down = 'direction="downstream",proxy="a"'
+        name = "chaoskit_proxy_latency_lateness_seconds"
+        assert f"{name}_count{{{down}}} 3" in text
+        assert f'{name}_count{{direction="upstream",proxy="a"}} 0' in text
+        assert f'{name}_bucket{{{down},le="+Inf"}} 3' in text
+        total = float(text.split(f"{name}_sum{{{down}}} ")[1].split()[0])
+        assert -0.003 < total / 3 < 0.5  # released around the due time: not early, not a whole delay late
+    finally:
+        thread.stop()
