@@ -133,9 +133,9 @@ def upstream(kind: str) -> Iterator[Child]:
 
 
 @contextmanager
-def proxy_server(env: dict[str, str] | None = None) -> Iterator[Child]:
+def proxy_server(env: dict[str, str] | None = None, args: Sequence[str] = ()) -> Iterator[Child]:
     """``chaoskit proxy serve`` on an ephemeral port, in its own process (``env``: extra variables)."""
-    argv = [PYTHON, "-m", "chaoskit", "proxy", "serve", "--port", "0"]
+    argv = [PYTHON, "-m", "chaoskit", "proxy", "serve", "--port", "0", *args]
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.DEVNULL,
@@ -167,6 +167,18 @@ def rss_kib(pid: int) -> int:
 
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def load_average() -> str:
+    """The 1-minute load average and the share of the last 10 s some task waited for a CPU (PSI), as text."""
+    with open("/proc/loadavg") as fh:
+        text = f"load {fh.read().split()[0]}"
+    try:
+        with open("/proc/pressure/cpu") as fh:
+            text += f", cpu pressure {fh.readline().split()[1].split('=')[1]} %"
+    except OSError:
+        pass
+    return text
 
 
 def percentile(values: Sequence[float], q: float) -> float:
