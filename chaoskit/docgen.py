@@ -65,7 +65,9 @@ def reference() -> str:
     out += [
         "An experiment is one YAML file. Every key is checked: unknown keys are errors with a did-you-mean hint, and "
         "`chaoskit validate` reports every problem at once. Strings may use `${VAR}` and `${VAR:-default}` from the "
-        "environment. Durations are written `250ms`, `5s`, `2m`, `1h` (or seconds as a number); percentages as "
+        "environment (substituted per value after parsing, so a value never turns into YAML structure; inside "
+        '`{...}` or `[...]` quote it: `{tcp: "${HOST}:7001"}`). '
+        "Durations are written `250ms`, `5s`, `2m`, `1h` (or seconds as a number); percentages as "
         "`99.9%`; rates as `200/s`. `chaoskit schema` prints the JSON Schema of all of it.",
         "",
     ]
@@ -95,8 +97,11 @@ def reference() -> str:
 def catalogue() -> str:
     registry = plugin_manager(entry_points_enabled=False).registry
     out = [_HEADER + "# Faults and probes", ""]
-    out += ["Every kind below is built in and registered through the same plugin hooks a third-party plugin uses "
-            "(see [plugins](plugins.md)). `chaoskit plugins` lists what is installed, including plugins.", ""]
+    out += [
+        "Every kind below is built in and registered through the same plugin hooks a third-party plugin uses "
+        "(see [plugins](plugins.md)). `chaoskit plugins` lists what is installed, including plugins.",
+        "",
+    ]
     out += ["## Faults", ""]
     for name, kind in sorted(registry.faults.items()):
         out += [f"### `{name}`", "", _doc(kind.spec) or kind.summary, ""]

@@ -12,6 +12,7 @@ and of aliases: a document may expand to at most ``MAX_VALUES`` values, which st
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,7 +307,17 @@ class _Composer:
         lines = text.splitlines()
         if "\t" in problem or (0 < line <= len(lines) and "\t" in lines[line - 1][: column + 1]):
             hint = "indent with spaces; YAML does not allow tabs for indentation"
+        elif "flow" in (exc.context or "") and _UNQUOTED_VAR.search(_lines_between(lines, exc, line)):
+            hint = 'inside {...} or [...] a ${VAR} must be quoted, e.g. {tcp: "${HOST}:7001"}'
         self.report(line, column, (), message, hint)
+
+
+_UNQUOTED_VAR = re.compile(r"(?:^|[\s,{\[:])\$\{")
+
+
+def _lines_between(lines: list[str], exc: yaml.MarkedYAMLError, line: int) -> str:
+    first = exc.context_mark.line + 1 if exc.context_mark is not None else line
+    return "\n".join(lines[first - 1 : line])
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:

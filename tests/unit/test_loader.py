@@ -204,6 +204,16 @@ def test_yaml_syntax_error_is_located_with_a_tab_hint() -> None:
     assert d.hint is not None and "tabs" in d.hint
 
 
+def test_unquoted_env_var_in_a_flow_mapping_gets_a_quoting_hint() -> None:
+    d = one("version: 1\ntitle: x\nprobes:\n  - {name: p, type: tcp, address: ${HOST}:7001}\n")
+    assert d.line == 4 and d.message.startswith("invalid YAML")
+    assert d.hint is not None and "quoted" in d.hint
+    text = 'version: 1\ntitle: x\nprobes:\n  - {name: p, type: tcp, address: "${HOST}:7001"}\n'
+    quoted = load(text, HOST="127.0.0.1")
+    assert quoted.probes[0].address == "127.0.0.1:7001"
+    assert one("version: 1\ntitle: [x\n").hint is None
+
+
 def test_unclosed_flow_is_a_syntax_error() -> None:
     d = one("version: 1\ntitle: [x\n")
     assert d.message.startswith("invalid YAML") and d.line >= 2
