@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import pathlib
 import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -418,9 +419,16 @@ def _items(data: Any, path: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]
 
 
 def cross_checks(
-    data: dict[str, Any], smap: SourceMap, registry: Registry, experiment: Experiment | None
+    data: dict[str, Any],
+    smap: SourceMap,
+    registry: Registry,
+    experiment: Experiment | None,
+    base_dir: pathlib.Path | None = None,
 ) -> list[Diagnostic]:
-    """Checks that span several parts of the file; those on raw data run even when validation failed."""
+    """Checks that span several parts of the file; those on raw data run even when validation failed.
+
+    :param base_dir: where relative paths in the file are taken from (for checks that read a locustfile).
+    """
     out: list[Diagnostic] = []
     for path in _NAMED_LISTS:
         seen: dict[str, int] = {}
@@ -445,6 +453,8 @@ def cross_checks(
             else:
                 listening[listen] = str(item.get("name"))
     out.extend(_check_load(data, smap, registry))
+    if base_dir is not None:
+        out.extend(_check_locustfile_shape(data, smap, base_dir))
     probe_names = [item["name"] for _, item in _items(data, ("probes",)) if isinstance(item.get("name"), str)]
     for i, item in _items(data, ("slos",)):
         src = item.get("source")
@@ -476,6 +486,32 @@ def _check_load(data: dict[str, Any], smap: SourceMap, registry: Registry) -> li
         hint = choice_hint(generator, registry.load_generators, "installed") or "no load generator is installed"
     path = ("load", "generator") if "generator" in load else ("load",)
     return [smap.diagnostic(path, f"unknown load generator {generator!r}", hint)]
+
+
+def _check_locustfile_shape(data: dict[str, Any], smap: SourceMap, base_dir: pathlib.Path) -> list[Diagnostic]:
+    """A locustfile's own LoadTestShape decides users over time: ``load.shape`` conflicts with it, and
+    ``users``/``spawn_rate`` have no effect unless the shape reads them (``use_common_options``), as in Locust."""
+    load = data.get("load")
+    if not isinstance(load, dict) or not isinstance(load.get("locustfile"), str):
+        return []
+    from chaoskit.load.locustshape import shape_classes_in
+
+    name = load["locustfile"]
+    shapes = shape_classes_in(base_dir / name)  # an absolute name replaces base_dir
+    if not shapes:
+        return []
+    shape = shapes[0]
+    where = f"the LoadTestShape {shape.name} in {name} (line {shape.line})"
+    out = []
+    if "shape" in load:
+        hint = "a run follows one shape: remove load.shape to follow the locustfile's"
+        out.append(smap.diagnostic(("load", "shape"), f"conflicts with {where}", hint))
+    if not shape.use_common_options:
+        for key in ("users", "spawn_rate"):
+            if key in load:
+                hint = "remove it, or set use_common_options = True in the shape class to read it (Locust's --users)"
+                out.append(smap.diagnostic(("load", key), f"has no effect: {where} decides users and spawn rate", hint))
+    return out
 
 
 def _fault_problems(experiment: Experiment, smap: SourceMap) -> list[Diagnostic]:

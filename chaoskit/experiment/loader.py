@@ -487,7 +487,8 @@ def load_experiment_text(
 
     model = _document_model(data, registry)
     experiment: Experiment | None = None
-    context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd(), "source": source}
+    root = Path(base_dir) if base_dir is not None else Path.cwd()
+    context = {"base_dir": root, "source": source}
     try:
         experiment = model.model_validate(data, context=context)
     except ValidationError as exc:
@@ -497,7 +498,7 @@ def load_experiment_text(
     except Exception as exc:  # a validator that raised something pydantic does not wrap: still no traceback
         hint = "a bug in chaoskit or a plugin; please report it with this file"
         diagnostics.append(smap.diagnostic((), f"validation failed unexpectedly: {exc!r}"[:300], hint))
-    diagnostics.extend(cross_checks(data, smap, registry, experiment))
+    diagnostics.extend(cross_checks(data, smap, registry, experiment, root))
     if diagnostics:
         raise ExperimentError(sorted(diagnostics, key=lambda d: (d.line, d.column)), source)
     assert experiment is not None

@@ -79,6 +79,8 @@ class LoadChild:
         self._configured: set[str] = set()
         self._cpu_mark = (time.time(), time.process_time())
         self._trimmed_at = int(time.time())
+        self.shape: Any = None
+        """The locustfile's own LoadTestShape (this child's share of it), when it has one."""
 
     # ------------------------------------------------------------------------------------------------ output
 
@@ -122,8 +124,15 @@ class LoadChild:
 
         cfg = self.config
         self._done = gevent.event.Event()
-        classes, files = self._user_classes()
-        self.env = Environment(user_classes=classes, events=events, host=cfg.host, parsed_locustfiles=files)
+        classes, files, shape = self._user_classes()
+        self.env = Environment(
+            user_classes=classes,
+            events=events,
+            host=cfg.host,
+            parsed_locustfiles=files,
+            shape_class=self._follow(shape) if shape is not None else None,
+            parsed_options=self._common_options(shape),
+        )
         if cfg.master is None:
             self.runner = self.env.create_local_runner()
             self.env.events.request.add_listener(self.collector.on_request)
@@ -148,7 +157,9 @@ class LoadChild:
         gc.freeze()
         # Windows start now, not when the child started importing: earlier ones would only be empty and late.
         self.collector.restart()
-        if cfg.users:
+        if self.shape is not None:
+            self.runner.start_shape()
+        elif cfg.users:
             self.runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
         self.send(
             MessageType.HELLO,
@@ -162,8 +173,10 @@ class LoadChild:
         self._done.wait()
         return 0
 
-    def _user_classes(self) -> tuple[list[type[Any]], list[str] | None]:
+    def _user_classes(self) -> tuple[list[type[Any]], list[str] | None, Any]:
+        """The User classes to run, the locustfiles to ship to workers, and the locustfile's LoadTestShape."""
         cfg = self.config
+        shape = None
         if cfg.http is not None:
             classes = [build_http_user(cfg.http)]
         else:
@@ -176,7 +189,14 @@ class LoadChild:
             except Exception as exc:
                 raise SetupError(f"locustfile {cfg.locustfile} failed to import: {exc!r}") from exc
             if shapes:
-                log.warning("the LoadTestShape in %s is ignored: give load.shape in the experiment", cfg.locustfile)
+                # As ``locust --headless``: the first shape class of the file runs.
+                shape = shapes[0]
+                if cfg.shape_declared is not None:
+                    raise SetupError(
+                        f"{cfg.locustfile} defines the LoadTestShape {type(shape).__name__}, and {cfg.shape_declared} "
+                        "declares a load shape too: a run follows one shape (remove load.shape to follow the "
+                        "locustfile's)"
+                    )
             if cfg.user_classes:
                 unknown = sorted(set(cfg.user_classes) - set(found))
                 if unknown:
@@ -190,7 +210,36 @@ class LoadChild:
             files = [self._worker_file()]
             if cfg.locustfile is not None:
                 files.append(cfg.locustfile)
-        return classes, files
+        return classes, files, shape
+
+    def _follow(self, shape: Any) -> Any:
+        """This child's share of the locustfile's shape (all of it for a master, whose workers share it)."""
+        import gevent
+
+        from chaoskit.load.locustshape import shape_share
+
+        parts = 1 if self.config.master is not None else self.config.children
+        index = 0 if self.config.master is not None else self.config.index
+        self.shape = shape_share(
+            shape, index, parts, on_level=self._shape_level, on_end=lambda: gevent.spawn(self.shutdown, "shape")
+        )
+        return self.shape
+
+    def _shape_level(self, users: int) -> None:
+        self.target_users = users
+        self.pacing.users = users
+        self._configure_workers(force=True)
+
+    def _common_options(self, shape: Any) -> Any:
+        """Locust's ``--users``/``--spawn-rate`` for a shape with ``use_common_options`` (the run's totals)."""
+        if shape is None or not getattr(shape, "use_common_options", False):
+            return None
+        from locust.argument_parser import parse_options
+
+        cfg = self.config
+        users = cfg.run_users if cfg.run_users is not None else cfg.users
+        spawn_rate = cfg.spawn_rate * (1 if cfg.master is not None else cfg.children)
+        return parse_options(args=["--users", str(users), "--spawn-rate", str(spawn_rate)])
 
     def _worker_file(self) -> str:
         """The locustfile the master ships to workers: the collector's source, plus its registration."""
@@ -244,6 +293,9 @@ class LoadChild:
 
     def set_users(self, users: int, spawn_rate: float | None = None) -> None:
         if self._stopping:
+            return
+        if self.shape is not None:
+            log.warning("users %d ignored: the locustfile's LoadTestShape decides the user count", users)
             return
         self.target_users = users
         self.pacing.users = users

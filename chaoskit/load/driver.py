@@ -29,6 +29,7 @@ import chaoskit
 from chaoskit.errors import LoadError
 from chaoskit.load.merge import SlotMerger, SlotSummary
 from chaoskit.load.protocol import (
+    OWN_ENDS,
     ChildCommand,
     ChildConfig,
     Command,
@@ -192,6 +193,8 @@ class LocustLoad(LoadGenerator):
                     users=level.users,
                     rate=level.rate,
                     spawn_rate=plan.child.spawn_rate / count,
+                    children=count,
+                    run_users=plan.child.users if plan.child.run_users is None else plan.child.run_users,
                 )
                 args = ["-m", "chaoskit.load.child", "--config", config.to_json()]
                 self._children.append(await self._spawn(f"load-child-{i}", i, args, log_dir))
@@ -290,9 +293,9 @@ class LocustLoad(LoadGenerator):
         elif kind == MessageType.ERROR:
             raise LoadError(f"{child.name}: {message.get('message')}", child=index, log=child.tail())
         elif kind == MessageType.STOPPED and not self._stopping:
-            if message.get("reason") != "max_duration":
+            if message.get("reason") not in OWN_ENDS:
                 raise LoadError(f"{child.name} stopped on its own ({message.get('reason')})", child=index)
-            self._stopping = True  # the children's own bound: the load ends, the other children follow
+            self._stopping = True  # a planned end (time bound, shape over): the load ends, the other children follow
 
     def _note_delivery(self, window: Window) -> None:
         self.delivery_lag.record(time.time() - window.end)

@@ -90,6 +90,7 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
         host=spec.host,
         max_duration=experiment.guardrails.max_duration + MAX_DURATION_MARGIN,
         master=master,
+        shape_declared="load.shape" if spec.shape is not None else None,
     )
     return LoadPlan(
         child=child,

@@ -12,7 +12,8 @@ End of file on stdin means the same as ``stop``. Child -> driver, on stdout, one
     {"v": 1, "type": "window", "child": 0, "k": 7186543210, "width": 0.25, "names": {...}, "cpu": 41.5,
      "users": 10, "target_users": 10, "target_rate": 100.0, "rate": 98.0, "workers": 0, "sent": 1796635802.53}
     {"v": 1, "type": "error", "child": 0, "message": "..."}
-    {"v": 1, "type": "stopped", "child": 0, "reason": "stop"}
+    {"v": 1, "type": "stopped", "child": 0, "reason": "stop"}    (or "stdin closed", "SIGTERM", "max_duration",
+                                                               "shape": the locustfile's LoadTestShape ended)
 
 ``names`` maps each request name to ``{"n": count, "e": errors, "s": [slower than threshold i], "h": [[bucket,
 count], ...]}`` (buckets of :class:`~chaoskit.slo.histogram.LatencyHistogram`). Window ``k`` covers
@@ -90,6 +91,11 @@ class ChildCommand:
             raise ProtocolError(f"not a load child command: {text[:200]!r} ({exc})") from exc
 
 
+OWN_ENDS = frozenset({"max_duration", "shape"})
+"""``stopped`` reasons that end the load as planned (its time bound, the end of the locustfile's LoadTestShape):
+the other children are stopped too and the windows end, without an error."""
+
+
 class MessageType(enum.StrEnum):
     HELLO = "hello"
     WINDOW = "window"
@@ -146,6 +152,11 @@ class ChildConfig:
     Exactly one of ``locustfile`` (an absolute path, loaded unchanged) and ``http`` (a declarative request
     list, see :func:`chaoskit.load.collector.build_http_user`) is set. ``rate`` of None means closed-loop
     users with their own ``wait_time``. The child quits on its own after ``max_duration`` seconds.
+
+    A locustfile's own ``LoadTestShape`` is followed (see :mod:`chaoskit.load.locustshape`): child ``index`` of
+    ``children`` runs its share of the users it asks for; ``run_users`` (the run's total, default ``users``) is
+    Locust's ``--users`` for a shape with ``use_common_options``; ``shape_declared`` names where the run declares
+    a shape of its own (e.g. ``"load.shape"``), which makes a locustfile shape a conflict.
     """
 
     index: int
@@ -163,6 +174,9 @@ class ChildConfig:
     keep_samples: bool = False
     master: MasterConfig | None = None
     loglevel: str = "WARNING"
+    children: int = 1
+    run_users: int | None = None
+    shape_declared: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

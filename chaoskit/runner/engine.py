@@ -441,6 +441,8 @@ class Runner:
         except ChaoskitError as exc:  # a crashed child or a bad locustfile: the evidence stops, say so
             self.emit("note", message=f"load generator failed: {exc}")
             self._set(Outcome.ERROR, f"load generator failed: {exc}")
+        else:  # teardown cancels this task first, so the load ended on its own (a locustfile's shape, its bound)
+            self.emit("note", message="the load ended before the run did: no more load evidence from here on")
 
     # ---------------------------------------------------------------------------------------------- teardown
 
