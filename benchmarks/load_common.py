@@ -1,10 +1,19 @@
-"""Shared pieces of the load benchmarks (issue 6): an nginx target on 127.0.0.1, CPU sampling, and the two
-load generators under test (plain ``locust --headless`` and chaoskit's load driver).
+"""Shared pieces of the load benchmarks (issue 6): a target on 127.0.0.1, CPU sampling, and the two load
+generators under test (plain ``locust --headless`` and chaoskit's load driver).
 
-The target is nginx (``worker_processes 1``, ``access_log off``, ``return 200``), counted server-side through
-``stub_status``, so both generators are measured the same way: requests the server answered between two
-samples taken after a warm-up. Every run also records the CPU of the load generator's process tree, of nginx,
-and of everything else on the machine (``foreign``), because this VM is shared.
+Two targets, both counted server-side, so both generators are measured the same way: requests the server
+answered between two samples taken after a warm-up.
+
+- ``nginx`` (``worker_processes 1``, ``access_log off``, ``return 200``), counted through ``stub_status``;
+- ``responder``: ``load_responder.c``, a single-threaded epoll loop that answers every request with the same
+  200 and parses nothing but the blank line ending each request (compiled with ``cc`` into ``.work``). Most of a
+  request's cost on either is the kernel's loopback TCP work, but the responder still spends ~10 % less CPU per
+  request than nginx, which counts where the target shares the 2 cores with the load generators (the
+  distributed speed-up).
+
+Every run also records the CPU of the load generator's process tree (per role: driver, load child or master,
+worker), of the target, of the kernel's softirq work (loopback TCP, charged to no process), and of everything
+else on the machine (``foreign``), because this VM is shared.
 
 ``python benchmarks/load_common.py chaoskit-run ...`` is the chaoskit side of a trial: it runs
 :class:`chaoskit.load.driver.LocustLoad` for a fixed time in its own process and prints one JSON line.
@@ -84,6 +93,8 @@ def locustfile() -> Path:
 class Nginx:
     """nginx in the foreground on 127.0.0.1:port, owned by this process."""
 
+    name = "nginx"
+
     def __init__(self, port: int = 18088) -> None:
         if shutil.which("nginx") is None:
             raise SystemExit("nginx is needed (Debian: apt-get install nginx-light)")
@@ -115,6 +126,67 @@ class Nginx:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class Responder:
+    """``load_responder.c`` on 127.0.0.1:port (its count on port + 1), owned by this process."""
+
+    name = "responder"
+
+    def __init__(self, port: int = 18090, max_seconds: int = 7200) -> None:
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            raise SystemExit("a C compiler is needed for the responder target (Debian: apt-get install gcc)")
+        WORK.mkdir(parents=True, exist_ok=True)
+        binary = WORK / "load_responder"
+        source = Path(__file__).resolve().parent / "load_responder.c"
+        subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([str(binary), str(port), str(port + 1), str(max_seconds)], stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        if line[:1] != ["ready"]:
+            raise SystemExit(f"load_responder did not start: {line}")
+
+    def requests(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port + 1}/", timeout=5) as r:
+            return int(r.read().decode()) + 1  # as nginx's count, which includes the status request itself
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+Target = Nginx | Responder
+
+
+def make_target(kind: str) -> Target:
+    return Responder() if kind == "responder" else Nginx()
+
+
+def role(pid: int) -> str:
+    """What a process of a load generator's tree is: driver, child (a load child or master), worker, locust."""
+    try:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return "gone"
+    text = " ".join(argv)
+    if "chaoskit.load.worker" in text or "--worker" in argv:
+        return "worker"
+    if "chaoskit.load.child" in text:
+        return "child"
+    if "chaoskit-run" in argv:
+        return "driver"
+    return "locust"
+
+
+def softirq() -> float:
+    t = psutil.cpu_times()
+    return t.irq + t.softirq
 
 
 def tree_cpu(pids: list[int]) -> dict[int, float]:
@@ -151,7 +223,11 @@ class Trial:
     rps: float = 0.0
     loadgen_cpu: float = 0.0
     nginx_cpu: float = 0.0
+    """CPU of the target (nginx or the responder), % of one core."""
     foreign_cpu: float = 0.0
+    softirq_cpu: float = 0.0
+    roles: dict[str, list[float]] = field(default_factory=dict)
+    """CPU (% of one core) of each process of the load generator's tree, by role."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,7 +239,7 @@ class Trial:
 def measure_clean(
     kind: str,
     argv: list[str],
-    nginx: Nginx,
+    nginx: Target,
     *,
     users: int,
     processes: int,
@@ -182,8 +258,10 @@ def measure_clean(
     return trial
 
 
-def measure(kind: str, argv: list[str], nginx: Nginx, *, users: int, processes: int, warm: float, span: float) -> Trial:
-    """Start ``argv``; after ``warm`` seconds count what nginx serves for ``span`` seconds; wait for the end."""
+def measure(
+    kind: str, argv: list[str], nginx: Target, *, users: int, processes: int, warm: float, span: float
+) -> Trial:
+    """Start ``argv``; after ``warm`` seconds count what the target serves for ``span`` seconds; wait for the end."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=WORK)
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""), daemon=True)
@@ -191,9 +269,12 @@ def measure(kind: str, argv: list[str], nginx: Nginx, *, users: int, processes: 
     try:
         time.sleep(warm)
         pids = tree_pids(proc.pid)
+        roles = {pid: role(pid) for pid in pids}
         c1, t1, cpu1, ng1, b1 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
+        s1 = softirq()
         time.sleep(span)
         c2, t2, cpu2, ng2, b2 = nginx.requests(), time.monotonic(), tree_cpu(pids), tree_cpu(nginx.pids()), busy()
+        s2 = softirq()
         proc.wait(120)
     finally:
         if proc.poll() is None:
@@ -210,11 +291,15 @@ def measure(kind: str, argv: list[str], nginx: Nginx, *, users: int, processes: 
         rps=(c2 - c1 - 1) / elapsed,  # minus our own second /_status request
         loadgen_cpu=100 * loadgen / elapsed,
         nginx_cpu=100 * ng / elapsed,
-        foreign_cpu=max(100 * ((b2 - b1) - loadgen - ng) / elapsed, 0.0),
+        foreign_cpu=max(100 * ((b2 - b1) - loadgen - ng - (s2 - s1)) / elapsed, 0.0),
+        softirq_cpu=100 * (s2 - s1) / elapsed,
     )
+    for pid in sorted(cpu2):
+        if pid in cpu1:
+            trial.roles.setdefault(roles.get(pid, "gone"), []).append(round(100 * (cpu2[pid] - cpu1[pid]) / elapsed, 1))
     text = b"".join(out).decode(errors="replace").strip().splitlines()
     if text and text[-1].startswith("{"):
-        trial.extra = json.loads(text[-1])
+        trial.extra.update(json.loads(text[-1]))
     return trial
 
 

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_common import (
     WORK,
-    Nginx,
     Trial,
     chaoskit_argv,
     exit_on_sigterm,
     locust_argv,
     locustfile,
+    make_target,
     measure_clean,
     median,
 )
@@ -39,11 +39,12 @@ def main() -> None:
     parser.add_argument("--warm", type=float, default=4.0)
     parser.add_argument("--span", type=float, default=8.0)
     parser.add_argument("--max-foreign", type=float, default=20.0, help="retry a trial when others use more CPU %%")
+    parser.add_argument("--target", choices=["nginx", "responder"], default="nginx", help="see load_common.py")
     args = parser.parse_args()
     exit_on_sigterm()
     seconds = args.warm + args.span + 2
     lf = locustfile()
-    nginx = Nginx()
+    nginx = make_target(args.target)
     trials: list[Trial] = []
     try:
         for r in range(args.rounds):
@@ -69,7 +70,8 @@ def main() -> None:
                     lag = f" lag p99 {t.extra['lag_ms_p99']:.0f} ms" if "lag_ms_p99" in t.extra else ""
                     print(
                         f"round {r} p={processes} {kind:8s} {t.rps:8.0f} rps  loadgen {t.loadgen_cpu:5.0f}%  "
-                        f"nginx {t.nginx_cpu:4.0f}%  foreign {t.foreign_cpu:4.0f}%{lag}",
+                        f"{nginx.name} {t.nginx_cpu:4.0f}%  softirq {t.softirq_cpu:3.0f}%  "
+                        f"foreign {t.foreign_cpu:4.0f}%{lag}",
                         flush=True,
                     )
     finally:

@@ -46,6 +46,8 @@ log = logging.getLogger("chaoskit.load.child")
 
 FORWARD_TIMEOUT = 0.25
 """Master mode: how long a closed window waits for a slow worker before it is sent without it."""
+MASTER_TICK = 0.1
+"""Master mode: the longest the master loop sleeps (new workers are configured within this)."""
 HARD_KILL_MARGIN = 30
 STATS_SECONDS_KEPT = 30
 WORKER_FILE = "chaoskit_load_windows.py"
@@ -407,18 +409,29 @@ class LoadChild:
         slot["users"][msg.node_id] = int(data.get("users", 0))
         slot["from"].add(msg.node_id)
         slot["late"] = slot["late"] or late
+        if slot_k == self._next_slot and not self._quitting:
+            self._emit_slots(time.time())  # the last worker's report completes a closed slot: send it now
 
     def _master_loop(self) -> None:
         import gevent
 
         # Runs on while shutdown waits for the workers' last windows, so slots keep going out on time.
         while not self._quitting:
-            gevent.sleep(0.02)
+            gevent.sleep(self._master_wait(time.time()))
             if self._quitting:
                 return
             self._configure_workers()
             self._emit_slots(time.time())
             self._trim_locust_stats()
+
+    def _master_wait(self, now: float) -> float:
+        """How long the master loop may sleep: until the oldest open slot closes, or until its slow workers' time
+        is up (a complete slot goes out from :meth:`_on_worker_window`), and 0.1 s at most, so that a worker that
+        joins gets its configuration soon. Waking on time instead of polling keeps the master's CPU, which local
+        workers share the cores with, near Locust's own master's."""
+        closes = (self._next_slot + 1) * self.config.width + self.config.grace
+        due = closes if now < closes else closes + FORWARD_TIMEOUT
+        return min(max(due - now, 0.001), MASTER_TICK)
 
     def _emit_slots(self, now: float, final: bool = False) -> None:
         width, grace = self.config.width, self.config.grace

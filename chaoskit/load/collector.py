@@ -306,14 +306,14 @@ def install_worker(environment: Any) -> None:
         pacing.rate, pacing.users = data.get("rate"), int(data.get("users") or 1)
         current = state["collector"]
         if current is None or current.width != data["width"] or current.thresholds != tuple(data["thresholds"]):
-            state["collector"] = WindowCollector(
+            collector = WindowCollector(
                 float(data["width"]), tuple(data["thresholds"]), keep_samples=bool(data.get("keep_samples"))
             )
-
-    def on_request(**kwargs: Any) -> None:
-        collector = state["collector"]
-        if collector is not None:
-            collector.on_request(**kwargs)
+            # The collector itself listens (no forwarding call per request): a new one replaces the old.
+            environment.events.request.add_listener(collector.on_request)
+            if current is not None:
+                environment.events.request.remove_listener(current.on_request)
+            state["collector"] = collector
 
     def send(payloads: list[dict[str, Any]]) -> None:
         for payload in payloads:
@@ -336,7 +336,6 @@ def install_worker(environment: Any) -> None:
             send(collector.flush(final=True))
 
     runner.register_message(CONFIG_MESSAGE, on_config)
-    environment.events.request.add_listener(on_request)
     environment.events.quitting.add_listener(on_quitting)
     gevent.spawn(flusher)
 
