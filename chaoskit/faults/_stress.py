@@ -172,6 +172,22 @@ def _runner_watch() -> str:
 # ---------------------------------------------------------------------------------------------------- faults
 
 
+@dataclass(frozen=True)
+class CpuMark:
+    """A cgroup's CPU accounting at one moment: seconds used, and CFS (periods, throttled periods) if counted."""
+
+    at: float
+    usage: float
+    throttling: tuple[int, int] | None
+
+    @classmethod
+    def read(cls, cgroups: CgroupSet) -> CpuMark | None:
+        try:
+            return cls(time.monotonic(), cgroups.cpu_usage(), cgroups.cpu_throttling())
+        except CgroupError:  # no CPU accounting (or the target is gone): nothing to observe
+            return None
+
+
 @dataclass
 class HogFault(Fault):
     """One hog in one site. ``args`` are the hog's kind-specific arguments; ``procs`` every cgroup.procs it may
@@ -191,6 +207,9 @@ class HogFault(Fault):
     ready_timeout: float = 30.0
     popen: subprocess.Popen[bytes] | None = None
     ready: str = ""
+    cgroups: CgroupSet | None = None
+    _began: CpuMark | None = field(default=None, repr=False)
+    _observed: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def target(self) -> str:
@@ -245,8 +264,32 @@ class HogFault(Fault):
             raise FaultError(f"the hog for {self.label} ended by {how} before it was ready{where}",
                              target=self.label)
         self.ready = text
+        if self.what == "cpu" and self.cgroups is not None:
+            self._began = CpuMark.read(self.cgroups)
+
+    def observations(self) -> dict[str, Any]:
+        """For a CPU hog in a target's cgroup: the CPU the cgroup used while the hog ran, against its limit, and
+        how often the limit throttled it (a hog that did not reach the limit shows here)."""
+        return dict(self._observed)
+
+    def _observe_cpu(self) -> None:
+        began, self._began = self._began, None
+        if began is None or self.cgroups is None:
+            return
+        ended = CpuMark.read(self.cgroups)
+        if ended is None or ended.at - began.at < 0.05:
+            return
+        used = (ended.usage - began.usage) / (ended.at - began.at)
+        limit = self.cgroups.cpu_limit()
+        self._observed["cpu_used"] = f"{used:.2f} cores" + (f" of its {limit:g} limit" if limit else " (no limit)")
+        if began.throttling is not None and ended.throttling is not None:
+            periods = ended.throttling[0] - began.throttling[0]
+            throttled = ended.throttling[1] - began.throttling[1]
+            if periods > 0:
+                self._observed["throttled"] = f"{throttled / periods:.0%} of {periods} CFS periods"
 
     async def revert(self) -> None:
+        self._observe_cpu()  # before the hog stops: the cgroup's usage over the time it ran
         if self.popen is not None and self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signal.SIGTERM)  # unreaped, so the pid cannot have been reused
@@ -351,6 +394,7 @@ def _site_fault(spec: StressSpec, site: HogSite, ctx: RunContext | None) -> HogF
         join_optional=optional,
         log=log,
         ready_timeout=timeout,
+        cgroups=site.cgroups,
     )
 
 

@@ -213,6 +213,15 @@ class CgroupSet:
                     limits.append(int(quota_s) / int(period_s))
         return min(limits) if limits else None
 
+    def cpu_throttling(self) -> tuple[int, int] | None:
+        """(CFS periods so far, periods in which the CPU limit throttled the cgroup), or None where the cgroup's
+        cpu.stat does not count them (no cpu controller)."""
+        cg = self.holding("cpu")
+        stat = _keyed(cg.read("cpu.stat")) if cg is not None else {}
+        if "nr_periods" not in stat or "nr_throttled" not in stat:
+            return None
+        return stat["nr_periods"], stat["nr_throttled"]
+
     def memory_usage(self) -> int:
         """Bytes charged to the cgroup (memory.usage_in_bytes on v1, memory.current on v2)."""
         cg = self.holding("memory")

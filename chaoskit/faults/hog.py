@@ -108,6 +108,9 @@ def cpu_worker(load: float, deadline: float, parent: int, period: float = PERIOD
 def run_cpu(args: argparse.Namespace, clock: Clock, report: Callable[[str], None]) -> None:
     parent = os.getpid()
     workers: list[int] = []
+    # Workers wait at a gate until every one is forked: in a cgroup with a CPU limit, workers that spun at once
+    # would starve the supervisor's own forks (64 of them took ~1.5 s in a half-CPU container).
+    gate, opener = os.pipe()
     try:
         for _ in range(args.workers):
             pid = os.fork()
@@ -116,16 +119,23 @@ def run_cpu(args: argparse.Namespace, clock: Clock, report: Callable[[str], None
                 try:
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                         signal.signal(sig, signal.SIG_DFL)
+                    os.close(opener)
+                    os.read(gate, 1)  # end of file once the supervisor closes its end (or dies)
                     # the worker's deadline is the supervisor's: wall time since the fork is the same clock
                     cpu_worker(args.load, clock.deadline, parent)
                 except BaseException:
                     code = 1
                 os._exit(code)
             workers.append(pid)
+        os.close(opener)
+        opener = -1
         report(f"ready pid={parent} workers={','.join(map(str, workers))}")
         while not clock.expired():
             clock.sleep()
     finally:
+        for fd in (gate, opener):
+            if fd >= 0:
+                os.close(fd)
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -106,6 +106,10 @@ def test_cpu_hog_of_two_workers_fills_a_one_cpu_cgroup_within_a_second_and_not_b
     assert reached >= 0.9, f"{reached:.2f} CPU 1 s after injection"
     assert min(windows) >= 0.9 and max(windows) <= 1.03, [round(w, 3) for w in windows]  # at the limit, not beyond
     assert box.throttled() - throttled > 100, "the cgroup's own limit held the hog back"
+    observed = result.faults[0].observations or {}
+    used, _, limit = observed.get("cpu_used", "").partition(" cores of its ")
+    assert float(used or 0) >= 0.85 and limit == "1 limit", observed  # what the fault saw, as the sampler did
+    assert int(observed["throttled"].split("%")[0]) >= 50, observed
     assert after < 0.05, f"{after:.2f} CPU after revert"
     assert box.pids() == {sleeper.pid}, "only the target is left in its cgroup"
     assert Ledger(tmp_path).open_entries() == []

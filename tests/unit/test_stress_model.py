@@ -130,7 +130,8 @@ def test_cgroup_v2_usage_and_the_tightest_limit_of_the_ancestors(tmp_path: Path)
         "cg/system.slice/docker-abc.scope/cgroup.controllers": "cpu memory\n",
         "cg/system.slice/docker-abc.scope/cgroup.procs": "4242\n",
         "cg/system.slice/docker-abc.scope/cpu.max": "150000 100000\n",
-        "cg/system.slice/docker-abc.scope/cpu.stat": "usage_usec 2500000\nuser_usec 2000000\n",
+        "cg/system.slice/docker-abc.scope/cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nnr_periods 40\n"
+                                                       "nr_throttled 10\nthrottled_usec 900000\n",
         "cg/system.slice/docker-abc.scope/memory.max": "max\n",
         "cg/system.slice/docker-abc.scope/memory.current": "52428800\n",
     })
@@ -138,7 +139,7 @@ def test_cgroup_v2_usage_and_the_tightest_limit_of_the_ancestors(tmp_path: Path)
     (only,) = cgs.members
     assert only.version == 2 and only.dir == tmp_path / "cg/system.slice/docker-abc.scope"
     assert cgs.holding("cpu") == only and cgs.holding("memory") == only and cgs.holding("cpuset") is None
-    assert cgs.cpu_usage() == 2.5 and cgs.cpu_limit() == 1.5
+    assert cgs.cpu_usage() == 2.5 and cgs.cpu_limit() == 1.5 and cgs.cpu_throttling() == (40, 10)
     assert cgs.memory_usage() == 50 << 20 and cgs.memory_limit() == 1 << 30  # the parent's limit applies
     assert only.procs() == [4242] and only.writable() is None
     assert "unified:/system.slice/docker-abc.scope (v2)" in cgs.label()
@@ -160,6 +161,7 @@ def test_cgroup_v1_hybrid_maps_each_hierarchy_and_reads_v1_accounting(tmp_path: 
         "cg/cpu,cpuacct/docker/cpu.cfs_quota_us": "50000\n",
         "cg/cpu,cpuacct/docker/cpu.cfs_period_us": "100000\n",
         "cg/cpu,cpuacct/docker/abc/cpuacct.usage": "1500000000\n",
+        "cg/cpu,cpuacct/docker/abc/cpu.stat": "nr_periods 7\nnr_throttled 3\nthrottled_time 12000000\n",
         "cg/cpu,cpuacct/docker/abc/cgroup.procs": "",
         "cg/memory/docker/abc/memory.usage_in_bytes": "1048576\n",
         "cg/memory/docker/abc/memory.limit_in_bytes": "9223372036854771712\n",
@@ -172,6 +174,7 @@ def test_cgroup_v1_hybrid_maps_each_hierarchy_and_reads_v1_accounting(tmp_path: 
     assert cpu is not None and cpu.controllers == {"cpu", "cpuacct"}
     assert cpu.dir == tmp_path / "cg/cpu,cpuacct/docker/abc"
     assert cgs.cpu_usage() == 1.5 and cgs.cpu_limit() == 0.5  # the parent's quota applies
+    assert cgs.cpu_throttling() == (7, 3)
     assert cgs.memory_usage() == 1 << 20 and cgs.memory_limit() is None  # v1's "unlimited"
     systemd = next(cg for cg in cgs.members if "name=systemd" in cg.controllers)
     assert systemd.writable() is not None and "read-only" in str(systemd.writable())
