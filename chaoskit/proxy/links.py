@@ -36,6 +36,11 @@ _PAUSE_PIPE = 2  # the pipeline's head is full
 class Link:
     """One direction of one connection."""
 
+    __slots__ = (
+        "_drain", "bytes", "conn", "dest", "dest_fd", "dest_paused", "done", "eof", "head", "loop", "other", "paused",
+        "source", "stages", "tail", "upstream", "writer", "writer_idle",
+    )  # fmt: skip
+
     def __init__(self, conn: Connection, upstream: bool) -> None:
         self.conn = conn
         self.loop: asyncio.AbstractEventLoop = conn.loop
@@ -249,6 +254,8 @@ class Link:
 class Connection:
     """A client connection and its upstream connection, joined by two links."""
 
+    __slots__ = ("client", "closed", "down", "loop", "lost", "proxy", "server", "up")
+
     def __init__(self, proxy: Proxy, client: asyncio.Transport) -> None:
         self.proxy = proxy
         self.loop: asyncio.AbstractEventLoop = proxy.loop
@@ -346,6 +353,8 @@ class _Side(asyncio.BufferedProtocol):
     nothing is allocated or copied in Python unless the socket is full.
     """
 
+    __slots__ = ("buffer", "link")
+
     link: Link
     buffer: memoryview
 
@@ -380,6 +389,8 @@ class _Side(asyncio.BufferedProtocol):
 class ClientSide(_Side):
     """The protocol of an accepted client socket; it dials the upstream on connect."""
 
+    __slots__ = ("conn", "proxy")
+
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.buffer = proxy.buffer
@@ -411,6 +422,8 @@ class ClientSide(_Side):
 
 class ServerSide(_Side):
     """The protocol of the proxy's connection to the upstream."""
+
+    __slots__ = ("conn", "transport")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

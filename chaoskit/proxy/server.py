@@ -15,7 +15,7 @@ from typing import Any
 from chaoskit.proxy import jsonio
 from chaoskit.proxy.api import Api
 from chaoskit.proxy.http import serve_connection
-from chaoskit.proxy.proxy import ApiError, Proxy
+from chaoskit.proxy.proxy import ApiError, Proxy, release_memory
 
 
 class ConfigError(ValueError):
@@ -61,6 +61,8 @@ class ProxyServer:
 
         self._server = await asyncio.start_server(client, self.host, self.port, limit=1 << 16)
         self.port = self._server.sockets[0].getsockname()[1]
+        # Load malloc_trim now, not at the first idle after a wave (a one-time growth that looked like a leak).
+        release_memory()
 
     async def populate(self, entries: Any) -> list[Proxy]:
         """Create proxies as ``POST /populate`` does (raises ConfigError)."""
