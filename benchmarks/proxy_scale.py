@@ -2,10 +2,11 @@
 
 Each of ``--connections`` connections sends a 32-byte message once a second (staggered, so 1,000 connections make
 1,000 requests/s) to an echo server through one proxy, and checks every echo. Before, during and after, the proxy
-process's open file descriptors and resident memory are read from /proc. Passing means: no errors, the fd count
-back to its start once the clients leave, and memory within 10 % of its start.
+process's open file descriptors and resident memory are read from /proc. "Start" is the server ready, the proxy
+listening, before any connection. Passing means: no errors, the fd count back to its start once the clients leave,
+and memory within 10 % of its start, after the first wave and after each later (shorter) wave.
 
-    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0]
+    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0] [--waves 2] [--malloc]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proxy_common import HOST, fd_count, percentile, proxy_server, rss_kib, upstream
+from proxy_common import HOST, fd_count, load_average, percentile, proxy_server, rss_kib, upstream
 
 from chaoskit.proxy.client import ToxiproxyClient
 
@@ -119,30 +120,32 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--latency", type=int, default=0, help="Add a downstream latency toxic of this many ms.")
-    parser.add_argument("--warmup", type=float, default=3, help="Seconds of a first, unmeasured wave.")
+    parser.add_argument("--waves", type=int, default=2, help="Waves after the first, of --wave-seconds each.")
+    parser.add_argument("--wave-seconds", type=float, default=5)
     parser.add_argument("--malloc", action="store_true", help="Run the proxy with PYTHONMALLOC=malloc.")
     args = parser.parse_args()
 
     env = {"PYTHONMALLOC": "malloc"} if args.malloc else None
+    print(f"({load_average()})")
     with upstream("echo") as echo, proxy_server(env) as server:
         client = ToxiproxyClient(f"http://{HOST}:{server.port}")
         port = int(client.create_proxy("echo", echo.addr, f"{HOST}:0").listen.rsplit(":", 1)[1])
         if args.latency:
             client.add_toxic("echo", "latency", attributes={"latency": args.latency})
-        run(port, 10, 1.0, server.pid)
-        _settle(server.pid, 0, timeout=1.0)
-        rss_cold = rss_kib(server.pid)
-        # A short warm-up round at full size: Python's allocator keeps the arenas the first wave of connections
-        # needed (a high-water mark, not a leak), so "start" is the steady state a second wave must come back to.
-        run(port, args.connections, args.warmup, server.pid)
-        _settle(server.pid, 0, timeout=2.0)
-        time.sleep(2.5)
+        time.sleep(1.0)
+        # "Start": the server is ready, the proxy listens, and no connection has been made yet.
         fds0, rss0 = fd_count(server.pid), rss_kib(server.pid)
         result = run(port, args.connections, args.seconds, server.pid)
         gc.collect()
         fds1 = _settle(server.pid, fds0)
         time.sleep(2.5)  # the proxy releases memory 1 s after it goes idle
         rss1 = rss_kib(server.pid)
+        later: list[tuple[int, int, float]] = []
+        for _ in range(args.waves):
+            wave = run(port, args.connections, args.wave_seconds, server.pid)
+            fds = _settle(server.pid, fds0)
+            time.sleep(2.5)
+            later.append((fds, rss_kib(server.pid), wave["errors"]))
     toxic = f", latency toxic {args.latency} ms" if args.latency else ", no toxics"
     toxic += ", PYTHONMALLOC=malloc" if args.malloc else ""
     print(f"{args.connections} connections x {args.seconds:g} s through one proxy{toxic}:")
@@ -151,12 +154,18 @@ def main() -> None:
     print(f"  proxy fds: start {fds0}, peak {result['peak_fds']:.0f}, after close {fds1}")
     growth = rss1 / rss0 - 1
     print(
-        f"  proxy RSS: cold {rss_cold / 1024:.1f} MiB, start (after warm-up) {rss0 / 1024:.1f} MiB, "
-        f"peak {result['peak_rss_kib'] / 1024:.1f} MiB, after close {rss1 / 1024:.1f} MiB ({growth:+.1%} vs start, "
-        f"{rss1 / rss_cold - 1:+.1%} vs cold)"
+        f"  proxy RSS: start (listening, no connection yet) {rss0 / 1024:.1f} MiB, peak "
+        f"{result['peak_rss_kib'] / 1024:.1f} MiB, after close {rss1 / 1024:.1f} MiB ({growth:+.1%} vs start)"
     )
-    ok = result["errors"] == 0 and fds1 <= fds0 and growth <= 0.10
-    print(f"  {'PASS' if ok else 'FAIL'}")
+    for k, (fds, rss, errors) in enumerate(later, 2):
+        print(
+            f"  wave {k} ({args.wave_seconds:g} s): errors {errors:.0f}, fds after {fds}, RSS after "
+            f"{rss / 1024:.1f} MiB ({rss / rss0 - 1:+.1%} vs start)"
+        )
+    worst = max([rss1, *(rss for _, rss, _ in later)]) / rss0 - 1
+    errors = result["errors"] + sum(e for _, _, e in later)
+    ok = errors == 0 and max([fds1, *(f for f, _, _ in later)]) <= fds0 and worst <= 0.10
+    print(f"  {'PASS' if ok else 'FAIL'} ({load_average()})")
 
 
 if __name__ == "__main__":
