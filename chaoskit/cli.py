@@ -25,7 +25,7 @@ _LAZY: dict[str, tuple[str, str, str]] = {
     "recover": ("chaoskit.commands.recover", "recover", "Revert faults a crashed run left open."),
     "report": ("chaoskit.commands.report", "report", "Render a run's journal as a report."),
     "proxy": ("chaoskit.proxy.cli", "proxy", "Run the Toxiproxy-compatible proxy server."),
-    "load": ("chaoskit.load.cli", "load", "Run Locust workers for distributed load."),
+    "load": ("chaoskit.load.cli", "load", "Locust workers and listening load children for distributed load."),
     "gameday": ("chaoskit.commands.gameday", "gameday", "Run suites of experiments now or on a cron schedule."),
     "history": ("chaoskit.commands.history", "history", "Pass rates, flaky experiments and TTR over past runs."),
 }

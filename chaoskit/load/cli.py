@@ -43,3 +43,35 @@ def worker(master: str, locustfile: str, processes: int | None, max_duration: fl
         argv += ["--processes", str(processes)]
     # Locust patches the whole process with gevent: run it as a fresh program, not inside this one.
     os.execv(sys.executable, argv)
+
+
+@load.command()
+@click.option(
+    "--listen",
+    "listen",
+    default="127.0.0.1:5590",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where drivers connect. Whoever can connect runs the locustfile they send: 127.0.0.1 or a trusted network.",
+)
+@click.option(
+    "--max-duration",
+    type=click.FloatRange(min=1),
+    default=4 * 3600.0,
+    show_default=True,
+    help="Stop listening (and stop its children) after this many seconds.",
+)
+def child(listen: str, max_duration: float) -> None:
+    """Run load children for a driver on another host: one per connection, same JSON-lines protocol."""
+    from chaoskit.load.listen import serve
+
+    try:
+        host, port = parse_host_port(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    try:
+        serve(host, port, max_duration=max_duration, on_ready=lambda h, p: click.echo(f"listening {h}:{p}"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -37,6 +37,7 @@ from chaoskit.load.protocol import (
     ProtocolError,
     decode,
 )
+from chaoskit.load.remote import RemoteChild, connect
 from chaoskit.load.shapes import Level
 from chaoskit.registry import LoadGenerator
 from chaoskit.slo.histogram import LatencyHistogram
@@ -53,6 +54,8 @@ class LoadPlan:
 
     :param schedule: the level ``elapsed`` seconds after the load started; followed every 100 ms.
     :param local_workers: distributed mode: Locust workers to start on this machine for the master child.
+    :param remote: ``HOST:PORT`` of load children listening on other hosts (``chaoskit load child --listen``),
+        each one more child next to the ``processes`` started here (``processes`` may be 0).
     :param log_dir: where each child's stderr goes (``load-child-N.log``); default: a temporary directory.
     """
 
@@ -60,6 +63,7 @@ class LoadPlan:
     processes: int = 1
     schedule: Callable[[float], Level] | None = None
     local_workers: int = 0
+    remote: tuple[str, ...] = ()
     log_dir: Path | None = None
     start_timeout: float = 60.0
     stop_timeout: float = 5.0
@@ -74,11 +78,14 @@ class LoadPlan:
 class _Process:
     name: str
     index: int
-    proc: asyncio.subprocess.Process
-    log_path: Path
-    log: IO[bytes]
+    proc: asyncio.subprocess.Process | RemoteChild
+    log_path: Path | None = None
+    log: IO[bytes] | None = None
 
     def tail(self) -> str:
+        """The end of a local child's stderr (a remote child's stays on its host)."""
+        if self.log is None or self.log_path is None:
+            return ""
         self.log.flush()
         try:
             data = self.log_path.read_bytes()[-_LOG_TAIL:]
@@ -122,7 +129,8 @@ class LocustLoad(LoadGenerator):
 
     @property
     def pids(self) -> list[int]:
-        return [p.proc.pid for p in self._children + self._workers]
+        """Process ids of the children and workers on this machine."""
+        return [p.proc.pid for p in self._children + self._workers if not isinstance(p.proc, RemoteChild)]
 
     async def windows(self) -> AsyncIterator[Window]:
         """Start the children and yield merged windows until the load stops (then the iterator ends).
@@ -181,7 +189,11 @@ class LocustLoad(LoadGenerator):
         else:
             self._tempdir = tempfile.TemporaryDirectory(prefix="chaoskit-load-")
             log_dir = Path(self._tempdir.name)
-        count = 1 if plan.distributed else plan.processes
+        if plan.distributed and plan.remote:
+            raise LoadError("a distributed plan has one child, its master: remote children go with local ones")
+        count = 1 if plan.distributed else plan.processes + len(plan.remote)
+        if count < 1:
+            raise LoadError("no load children: give processes or remote children")
         first = plan.schedule(0.0) if plan.schedule is not None else Level(plan.child.users, plan.child.rate)
         self._level = first.split(count)
         self._started_at = time.monotonic()
@@ -196,8 +208,13 @@ class LocustLoad(LoadGenerator):
                     children=count,
                     run_users=plan.child.users if plan.child.run_users is None else plan.child.run_users,
                 )
-                args = ["-m", "chaoskit.load.child", "--config", config.to_json()]
-                self._children.append(await self._spawn(f"load-child-{i}", i, args, log_dir))
+                if i < count - len(plan.remote):
+                    args = ["-m", "chaoskit.load.child", "--config", config.to_json()]
+                    self._children.append(await self._spawn(f"load-child-{i}", i, args, log_dir))
+                else:
+                    address = plan.remote[i - (count - len(plan.remote))]
+                    remote = await connect(address, config, timeout=plan.start_timeout)
+                    self._children.append(_Process(f"load-child-{i} ({address})", i, remote))
                 self._live.add(i)
                 self._readers.append(asyncio.create_task(self._read(self._children[-1])))
             if plan.child.master is not None:
@@ -354,7 +371,8 @@ class LocustLoad(LoadGenerator):
         await self._reap(self._children)
         await self._reap(self._workers)
         for p in self._children + self._workers:
-            p.log.close()
+            if p.log is not None:
+                p.log.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
 
