@@ -69,6 +69,7 @@ def main() -> None:
                     kind, argv, nginx, users=args.users, processes=n, warm=args.warm, span=args.span,
                     max_foreign=args.max_foreign,
                 )  # fmt: skip
+                t.extra["round"] = r
                 trials.append(t)
                 extra = ""
                 if t.extra.get("windows"):
@@ -93,9 +94,10 @@ def main() -> None:
         two = median([t.rps for t in two_t])
         lag = median([t.extra["lag_ms_p99"] for t in two_t if "lag_ms_p99" in t.extra])
         print(f"| {kind} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {lag:.0f} |")
-    print(f"\nWhere the 2 cores went (medians, % of one core; target: {nginx.name}):")
-    print("| generator | n | workers (each) | µs/request in workers | master | driver | target | softirq | foreign |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\nWhere the 2 cores went (medians, % of one core; target: {nginx.name}). 'left' is what the target, the")
+    print("kernel's softirq, the master, the driver and other jobs left of 200 %: the most the workers could have had.")
+    print("| generator | n | workers (each) | left | workers µs/req | master | driver | target | softirq | foreign |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in ("chaoskit-workers", "locust"):
         for n in (1, 2):
             ts = [t for t in clean if t.kind == kind and t.processes == n]
@@ -105,12 +107,34 @@ def main() -> None:
             cols = [median([e[i] for e in each if len(e) > i]) for i in range(n)]
             us = median([sum(worker_cpus(t)) / 100 * 1e6 / t.rps for t in ts if t.rps])
             driver = median([sum(t.roles.get("driver", [])) for t in ts])
+            left = median([cpu_left(t) for t in ts])
             print(
-                f"| {kind} | {n} | {sum(cols):.0f} ({' + '.join(f'{c:.0f}' for c in cols)}) | {us:.1f} "
+                f"| {kind} | {n} | {sum(cols):.0f} ({' + '.join(f'{c:.0f}' for c in cols)}) | {left:.0f} | {us:.1f} "
                 f"| {median([master_cpu(t) for t in ts]):.1f} | {driver:.1f} "
                 f"| {median([t.nginx_cpu for t in ts]):.0f} | {median([t.softirq_cpu for t in ts]):.0f} "
                 f"| {median([t.foreign_cpu for t in ts]):.0f} |"
             )
+
+    print("\nSpeed-up the CPU allowed: (CPU left with 2) / (CPU of the 1 worker) x (µs/request with 1) / (with 2),")
+    print("per round, against the speed-up measured in that round:")
+    for kind in ("chaoskit-workers", "locust"):
+        rows = []
+        for r in sorted({t.extra.get("round", -1) for t in clean}):
+            one_t = [t for t in clean if t.kind == kind and t.processes == 1 and t.extra.get("round") == r]
+            two_t = [t for t in clean if t.kind == kind and t.processes == 2 and t.extra.get("round") == r]
+            if one_t and two_t and one_t[0].rps and two_t[0].rps:
+                o, w = one_t[0], two_t[0]
+                us1 = sum(worker_cpus(o)) / 100 * 1e6 / o.rps
+                us2 = sum(worker_cpus(w)) / 100 * 1e6 / w.rps
+                allowed = cpu_left(w) / max(sum(worker_cpus(o)), 1e-9) * us1 / us2
+                rows.append(f"round {r}: measured {w.rps / o.rps:.2f}x, allowed {allowed:.2f}x")
+        print(f"  {kind}: " + "; ".join(rows))
+
+
+def cpu_left(t: Trial) -> float:
+    """What the workers could have had of the 2 cores: all but the target, softirq, master, driver, others."""
+    driver = sum(t.roles.get("driver", []))
+    return 200.0 - t.nginx_cpu - t.softirq_cpu - t.foreign_cpu - master_cpu(t) - driver
 
 
 def worker_cpus(t: Trial) -> list[float]:
