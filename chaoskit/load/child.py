@@ -19,7 +19,6 @@ import argparse
 import gc
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -38,14 +37,12 @@ from chaoskit.load.collector import (
     WindowCollector,
     build_http_user,
     install_pacing,
-    merge_names,
 )
 from chaoskit.load.protocol import ChildCommand, ChildConfig, Command, MessageType, ProtocolError, encode
+from chaoskit.load.slots import WorkerSlots
 
 log = logging.getLogger("chaoskit.load.child")
 
-FORWARD_TIMEOUT = 0.25
-"""Master mode: how long a closed window waits for a slow worker before it is sent without it."""
 MASTER_TICK = 0.1
 """Master mode: the longest the master loop sleeps (new workers are configured within this)."""
 HARD_KILL_MARGIN = 30
@@ -76,10 +73,8 @@ class LoadChild:
         self._done: Any = None
         self._tempdir: str | None = None
         # master mode: windows from workers, merged per slot
-        self._slots: dict[int, dict[str, Any]] = {}
-        self._next_slot = math.floor(time.time() / config.width)
+        self._slots = WorkerSlots(config.width, config.grace)
         self._configured: set[str] = set()
-        self._cpu_mark = (time.time(), time.process_time())
         self._trimmed_at = int(time.time())
         self.shape: Any = None
         """The locustfile's own LoadTestShape (this child's share of it), when it has one."""
@@ -149,7 +144,7 @@ class LoadChild:
         if cfg.master is not None:
             self._wait_for_workers()
             self._configure_workers()
-            self._next_slot = math.floor(time.time() / cfg.width)
+            self._slots.restart(time.time())
         if self._stopping:
             self._done.wait()
             return 0
@@ -169,7 +164,7 @@ class LoadChild:
             locust=locust.__version__,
             mode="local" if cfg.master is None else "master",
             workers=len(self.runner.clients) if cfg.master is not None else 0,
-            slot=self.collector.next_slot if cfg.master is None else self._next_slot,
+            slot=self.collector.next_slot if cfg.master is None else self._slots.next_slot,
         )
         gevent.spawn(self._flush_loop if cfg.master is None else self._master_loop)
         self._done.wait()
@@ -398,74 +393,28 @@ class LoadChild:
                 self._configured.add(client_id)
 
     def _on_worker_window(self, environment: Any, msg: Any, **_: Any) -> None:
-        data = msg.data
-        slot_k = int(data["k"])
-        late = slot_k < self._next_slot
-        if late:  # its slot was already sent: fold it into the oldest open one, as the collector does
-            slot_k = self._next_slot
-        slot = self._slots.setdefault(slot_k, {"names": {}, "cpu": 0.0, "users": {}, "from": set(), "late": False})
-        merge_names(slot["names"], data["names"])
-        slot["cpu"] = max(slot["cpu"], float(data.get("cpu", 0.0)))
-        slot["users"][msg.node_id] = int(data.get("users", 0))
-        slot["from"].add(msg.node_id)
-        slot["late"] = slot["late"] or late
-        if slot_k == self._next_slot and not self._quitting:
-            self._emit_slots(time.time())  # the last worker's report completes a closed slot: send it now
+        if self._slots.add(msg.node_id, msg.data) and not self._quitting:
+            self._emit_slots(time.time())  # the last worker's report may complete a closed slot: send it now
 
     def _master_loop(self) -> None:
         import gevent
 
         # Runs on while shutdown waits for the workers' last windows, so slots keep going out on time.
+        # Waking when a slot may go out (at most every MASTER_TICK, so that a worker that joins gets its
+        # configuration soon) instead of polling keeps the master's CPU, which local workers share the cores
+        # with, near Locust's own master's.
         while not self._quitting:
-            gevent.sleep(self._master_wait(time.time()))
+            gevent.sleep(max(min(self._slots.wait(time.time()), MASTER_TICK), 0.001))
             if self._quitting:
                 return
             self._configure_workers()
             self._emit_slots(time.time())
             self._trim_locust_stats()
 
-    def _master_wait(self, now: float) -> float:
-        """How long the master loop may sleep: until the oldest open slot closes, or until its slow workers' time
-        is up (a complete slot goes out from :meth:`_on_worker_window`), and 0.1 s at most, so that a worker that
-        joins gets its configuration soon. Waking on time instead of polling keeps the master's CPU, which local
-        workers share the cores with, near Locust's own master's."""
-        closes = (self._next_slot + 1) * self.config.width + self.config.grace
-        due = closes if now < closes else closes + FORWARD_TIMEOUT
-        return min(max(due - now, 0.001), MASTER_TICK)
-
     def _emit_slots(self, now: float, final: bool = False) -> None:
-        width, grace = self.config.width, self.config.grace
-        workers = set(self.runner.clients)
-        while True:
-            k = self._next_slot
-            closes = (k + 1) * width + grace
-            if final:
-                if k * width > now and not any(s >= k for s in self._slots):
-                    return
-            elif now < closes:
-                return
-            slot = self._slots.get(k)
-            have = slot["from"] if slot is not None else set()
-            complete = workers <= have
-            if not final and not complete and now < closes + FORWARD_TIMEOUT:
-                return
-            self._slots.pop(k, None)
-            self._next_slot += 1
-            wall, cpu = time.time(), time.process_time()
-            own_cpu = 100.0 * (cpu - self._cpu_mark[1]) / max(wall - self._cpu_mark[0], 1e-3)
-            self._cpu_mark = (wall, cpu)
-            payload = {
-                "k": k,
-                "names": slot["names"] if slot else {},
-                "cpu": round(max(own_cpu, slot["cpu"] if slot else 0.0), 1),
-            }
-            self._send_window(
-                payload,
-                users=sum(slot["users"].values()) if slot else 0,
-                workers=len(workers),
-                partial=not complete,
-                late=bool(slot and slot["late"]),
-            )
+        for window in self._slots.ready(now, set(self.runner.clients), final=final):
+            extra = {key: window[key] for key in ("users", "workers", "partial", "late")}
+            self._send_window(window, **extra)
 
 
 def _exit_with_parent() -> None:
