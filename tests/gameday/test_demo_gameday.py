@@ -54,7 +54,10 @@ def test_the_demo_game_day_run_three_times_shows_history_and_trends(tmp_path: Pa
     assert len({r["gameday_run"] for r in runs}) == 3
     injected = [r for r in runs if any(f.get("recovery_seconds") is not None for f in r["faults"])]
     assert len(shop["ttr"]) == len(injected) and all(0 <= p["seconds"] < 30 for p in shop["ttr"])
-    assert all(v["requests"] > 100 for r in runs for v in r["verdicts"] if v["sli"] == "success_rate")
+    # real Locust load behind the verdicts: the baseline (12 s at 150/s) saw well over 100 requests in every run
+    # that got that far (a fault's own phase may end after a few requests when the fault is aborted early)
+    baselines = [v for r in runs for v in r["verdicts"] if v["sli"] == "success_rate" and v["phase"] == "baseline"]
+    assert baselines and all(v["requests"] > 100 for v in baselines), [r["verdicts"] for r in runs]
     if passed:
         assert any(len(r["faults"]) == 2 and r["recovered"] for r in runs)
 
