@@ -14,7 +14,7 @@ previews one, so ``chaoskit validate`` never loads them and a machine without Do
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,9 +25,6 @@ from chaoskit.plugins import hookimpl
 from chaoskit.registry import FaultKind, Registry, lazy
 
 _IMPL = "chaoskit.faults._container"
-
-if TYPE_CHECKING:
-    pass
 
 
 class ComposeSelector(Strict):
@@ -71,8 +68,9 @@ class ContainerSelector(Strict):
         if self.labels:
             parts.append("labels " + ",".join(f"{k}={v}" for k, v in sorted(self.labels.items())))
         if self.compose is not None:
-            parts.append(f"compose {self.compose.project}" + (f"/{self.compose.service}" if self.compose.service
-                                                               else ""))
+            parts.append(
+                f"compose {self.compose.project}" + (f"/{self.compose.service}" if self.compose.service else "")
+            )
         return " and ".join(parts)
 
 
@@ -92,8 +90,10 @@ class KillParams(Strict):
         "duration), or auto (policy when the container has one, else chaoskit).",
     )
     restart_timeout: Duration = Field(
-        30.0, gt=0, description="How long the restart policy gets, from the kill, before the container counts as "
-        "stayed down; also the bound on waiting for its health check."
+        30.0,
+        gt=0,
+        description="How long the restart policy gets, from the kill, before the container counts as "
+        "stayed down; also the bound on waiting for its health check.",
     )
 
     @field_validator("signal")

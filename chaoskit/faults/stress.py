@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
@@ -28,15 +28,27 @@ from chaoskit.registry import FaultKind, Registry, lazy
 
 _IMPL = "chaoskit.faults._stress"
 
-if TYPE_CHECKING:
-    pass
-
 # ------------------------------------------------------------------------------------------------------ sizes
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
-    "ki": 2**10, "kib": 2**10, "mi": 2**20, "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40,
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "ki": 2**10,
+    "kib": 2**10,
+    "mi": 2**20,
+    "mib": 2**20,
+    "gi": 2**30,
+    "gib": 2**30,
+    "ti": 2**40,
+    "tib": 2**40,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
@@ -158,12 +170,16 @@ class CpuParams(HogParams):
 
 
 class MemoryParams(HogParams):
-    size: Size = Field(description="Bytes to allocate and touch (200MB, 1GiB), or a share of the target's memory "
-                                   "limit (80%; the machine's memory when the target has none).")
+    size: Size = Field(
+        description="Bytes to allocate and touch (200MB, 1GiB), or a share of the target's memory "
+        "limit (80%; the machine's memory when the target has none)."
+    )
     oom_score_adj: int = Field(
-        1000, ge=-1000, le=1000,
+        1000,
+        ge=-1000,
+        le=1000,
         description="The hog's OOM score adjustment: 1000 makes it the OOM killer's first victim, so the target "
-                    "is spared; -1000 protects the hog instead.",
+        "is spared; -1000 protects the hog instead.",
     )
 
 
@@ -203,8 +219,6 @@ class StressDiskSpec(StressSpec):
 
 
 # ---------------------------------------------------------------------------------------------- registration
-
-
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
