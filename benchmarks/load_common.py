@@ -303,10 +303,12 @@ def measure(
     return trial
 
 
-def locust_argv(lf: Path, url: str, users: int, processes: int, seconds: float) -> list[str]:
+def locust_argv(lf: Path, url: str, users: int, processes: int, seconds: float, *, forked: bool = False) -> list[str]:
+    """Plain ``locust --headless``: one process, or with ``forked`` (or ``processes`` > 1) a master and
+    ``--processes`` forked workers."""
     argv = [PY, "-m", "locust", "-f", str(lf), "--headless", "-u", str(users), "-r", str(users)]
     argv += ["-t", f"{int(seconds)}s", "--host", url, "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "0"]
-    if processes > 1:
+    if processes > 1 or forked:
         argv += ["--processes", str(processes)]
     return argv
 
