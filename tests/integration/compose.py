@@ -16,6 +16,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_LABEL = "chaoskit.test"
+OWNER_LABEL = "chaoskit.test.pid"
 SERVICES = ("store", "proxy", "api")
 
 
@@ -108,11 +109,42 @@ class Stack:
         return None
 
 
+def owner_labels(test_id: str) -> dict[str, str]:
+    """The labels every test resource carries: its session's id and the pid of the pytest process that owns it."""
+    return {TEST_LABEL: test_id, OWNER_LABEL: str(os.getpid())}
+
+
 def write_override(test_id: str, path: Path) -> None:
-    labels = {TEST_LABEL: test_id}
+    labels = owner_labels(test_id)
     doc = {"version": "2.4", "services": {s: {"labels": labels} for s in SERVICES},
            "networks": {"default": {"labels": labels}}}
     path.write_text(json.dumps(doc, indent=2))
+
+
+def reap_orphans(docker_client: Any) -> list[str]:
+    """Reap the resources of test sessions that died without their teardown (SIGKILL, a lost machine session):
+    those whose owning pytest process is gone. Restart policies bring such stacks back with the engine, so
+    without this they would run (and take CPU and ports) forever. Returns the test ids reaped."""
+    orphans = set()
+    for c in docker_client.containers.list(all=True, filters={"label": [TEST_LABEL]}):
+        labels = c.labels or {}
+        if not _alive(labels.get(OWNER_LABEL)):
+            orphans.add(labels[TEST_LABEL])
+    for test_id in sorted(orphans):
+        reap(docker_client, test_id)
+    return sorted(orphans)
+
+
+def _alive(pid: str | None) -> bool:
+    if pid is None or not pid.isdigit():
+        return False  # made before sessions recorded their owner
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def reap(docker_client: Any, test_id: str) -> None:

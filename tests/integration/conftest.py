@@ -5,7 +5,9 @@ Every test here is marked ``docker``. Without a reachable engine they skip with 
 
 The stack runs as compose project ``chaoskit-test-<id>`` on free 127.0.0.1 ports, and everything it creates
 (containers, network) carries the label ``chaoskit.test=<id>``; it is taken down, and whatever still carries the
-label is removed, when the session ends, even after a failure.
+label is removed, when the session ends, even after a failure. A session killed before its teardown leaves its
+stack behind (restart policies even bring it back with the engine): the next session reaps every test resource
+whose owning pytest process (label ``chaoskit.test.pid``) is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.compose import REPO, Stack, free_ports, reap, write_override
+from tests.integration.compose import REPO, Stack, free_ports, reap, reap_orphans, write_override
 
 IMAGES = ("chaoskit/shop:local", "chaoskit/proxy:local")
 
@@ -83,6 +85,7 @@ def _ensure_images(docker_client: Any) -> None:
 @pytest.fixture(scope="session")
 def compose_stack(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _ensure_images(docker_client)
+    reap_orphans(docker_client)
     test_id = uuid.uuid4().hex[:10]
     ports = free_ports()
     stack = Stack(test_id, f"chaoskit-test-{test_id}", ports, _compose())

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.compose import TEST_LABEL
+from tests.integration.compose import TEST_LABEL, owner_labels
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def lone_store(docker_client: Any) -> Iterator[Any]:
     test_id = uuid.uuid4().hex[:10]
     container = docker_client.containers.run(
         "chaoskit/shop:local", ["python3", "-m", "targets.shop.store", "--host", "0.0.0.0", "--port", "7001"],
-        name=f"chaoskit-test-{test_id}-store", detach=True, init=True, labels={TEST_LABEL: test_id},
+        name=f"chaoskit-test-{test_id}-store", detach=True, init=True, labels=owner_labels(test_id),
         restart_policy={"Name": "no"})
     try:
         yield container

@@ -28,6 +28,7 @@ from chaoskit.faults.cgroups import CgroupSet, cgroups_of, mounts
 from chaoskit.runner.engine import Runner
 from chaoskit.runner.ledger import Ledger
 from tests.e2e.test_stress_faults import Sampler
+from tests.integration.compose import owner_labels
 from tests.unit.runner_helpers import build, fake_plugins
 
 # timing-bound on a shared 2-core machine: one rerun (reported as such) before a failure counts
@@ -101,7 +102,7 @@ def box(engine: Any) -> Iterator[Box]:
     container = None
     try:
         container = engine.containers.run(
-            IMAGE, ["sleep", "600"], name=name, detach=True, labels={"chaoskit.test": test_id},
+            IMAGE, ["sleep", "600"], name=name, detach=True, labels=owner_labels(test_id),
             cpu_period=PERIOD_US, cpu_quota=PERIOD_US, mem_limit=1 << 30, network_mode="none",
             cgroup_parent=f"/{name}" if made else None, init=True,
         )
