@@ -133,8 +133,11 @@ def upstream(kind: str) -> Iterator[Child]:
 
 
 @contextmanager
-def proxy_server(env: dict[str, str] | None = None, args: Sequence[str] = ()) -> Iterator[Child]:
-    """``chaoskit proxy serve`` on an ephemeral port, in its own process (``env``: extra variables)."""
+def proxy_server(
+    env: dict[str, str] | None = None, args: Sequence[str] = (), environ: dict[str, str] | None = None
+) -> Iterator[Child]:
+    """``chaoskit proxy serve`` on an ephemeral port, in its own process (``env``: extra variables on top of
+    ``environ``, which defaults to this process's environment)."""
     argv = [PYTHON, "-m", "chaoskit", "proxy", "serve", "--port", "0", *args]
     proc = subprocess.Popen(
         argv,
@@ -142,7 +145,7 @@ def proxy_server(env: dict[str, str] | None = None, args: Sequence[str] = ()) ->
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if environ is None else environ), **(env or {})},
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()

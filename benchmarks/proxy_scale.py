@@ -6,13 +6,14 @@ process's open file descriptors and resident memory are read from /proc. "Start"
 listening, before any connection. Passing means: no errors, the fd count back to its start once the clients leave,
 and memory within 10 % of its start, after the first wave and after each later (shorter) wave.
 
-    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0] [--waves 2] [--malloc]
+    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0] [--waves 2] [--allocator malloc|pymalloc]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import selectors
 import socket
 import sys
@@ -122,12 +123,18 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=0, help="Add a downstream latency toxic of this many ms.")
     parser.add_argument("--waves", type=int, default=2, help="Waves after the first, of --wave-seconds each.")
     parser.add_argument("--wave-seconds", type=float, default=5)
-    parser.add_argument("--malloc", action="store_true", help="Run the proxy with PYTHONMALLOC=malloc.")
+    parser.add_argument(
+        "--allocator",
+        choices=("malloc", "pymalloc"),
+        default="malloc",
+        help="The server's allocator (chaoskit proxy serve --allocator; malloc is its default).",
+    )
     args = parser.parse_args()
 
-    env = {"PYTHONMALLOC": "malloc"} if args.malloc else None
     print(f"({load_average()})")
-    with upstream("echo") as echo, proxy_server(env) as server:
+    # the server picks its allocator itself; a PYTHONMALLOC inherited from this shell would override it
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    with upstream("echo") as echo, proxy_server(args=["--allocator", args.allocator], environ=env) as server:
         client = ToxiproxyClient(f"http://{HOST}:{server.port}")
         port = int(client.create_proxy("echo", echo.addr, f"{HOST}:0").listen.rsplit(":", 1)[1])
         if args.latency:
@@ -147,7 +154,7 @@ def main() -> None:
             time.sleep(2.5)
             later.append((fds, rss_kib(server.pid), wave["errors"]))
     toxic = f", latency toxic {args.latency} ms" if args.latency else ", no toxics"
-    toxic += ", PYTHONMALLOC=malloc" if args.malloc else ""
+    toxic += f", allocator {args.allocator}"
     print(f"{args.connections} connections x {args.seconds:g} s through one proxy{toxic}:")
     print(f"  requests sent {result['sent']:.0f}, echoed {result['received']:.0f}, errors {result['errors']:.0f}")
     print(f"  round trip p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")

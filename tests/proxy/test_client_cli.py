@@ -81,14 +81,41 @@ def test_every_call_times_out() -> None:
 # ------------------------------------------------------------------------------------------------------ CLI
 
 
-def _serve(*args: str) -> subprocess.Popen[str]:
+def _serve(*args: str, **env: str) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
     return subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "proxy", "serve", *args],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**base, "PYTHONUNBUFFERED": "1", **env},
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ((), {}, "malloc"),  # the default: arenas are not pinned after a burst of connections
+        (("--allocator", "pymalloc"), {}, None),
+        ((), {"PYTHONMALLOC": "pymalloc"}, "pymalloc"),  # the environment wins
+    ],
+)
+def test_serve_runs_on_the_allocator_it_is_given(
+    args: tuple[str, ...], env: dict[str, str], expected: str | None
+) -> None:
+    proc = _serve("--port", "0", *args, **env)
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().split(" on ", 1)[1].strip()
+        assert ToxiproxyClient(url).version()  # the same process (pid) serves after re-executing itself
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        found = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"PYTHONMALLOC=")]
+        assert found == ([expected] if expected else [])
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
 
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, echo: EchoServer) -> None:
