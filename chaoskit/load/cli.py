@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from chaoskit.experiment.model import parse_host_port
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group()
 def load() -> None:
     """Locust load for chaoskit experiments."""
+
+
+def _max_duration(help: str) -> Callable[[F], F]:
+    """The bound every long-running load command has (it stops by itself)."""
+    return click.option(
+        "--max-duration", type=click.FloatRange(min=1), default=4 * 3600.0, show_default=True, help=help
+    )
 
 
 @load.command()
@@ -23,13 +34,7 @@ def load() -> None:
     "-f", "--locustfile", default="-", show_default=True, help="Locustfile(s); '-' fetches them from the master."
 )
 @click.option("--processes", type=click.IntRange(min=1), default=None, help="Fork this many worker processes.")
-@click.option(
-    "--max-duration",
-    type=click.FloatRange(min=1),
-    default=4 * 3600.0,
-    show_default=True,
-    help="Exit after this many seconds.",
-)
+@_max_duration("Exit after this many seconds.")
 @click.option("--loglevel", default="WARNING", show_default=True)
 def worker(master: str, locustfile: str, processes: int | None, max_duration: float, loglevel: str) -> None:
     """Start a Locust worker that joins a chaoskit load master and streams its windows to it."""
@@ -54,13 +59,7 @@ def worker(master: str, locustfile: str, processes: int | None, max_duration: fl
     metavar="HOST:PORT",
     help="Where drivers connect. Whoever can connect runs the locustfile they send: 127.0.0.1 or a trusted network.",
 )
-@click.option(
-    "--max-duration",
-    type=click.FloatRange(min=1),
-    default=4 * 3600.0,
-    show_default=True,
-    help="Stop listening (and stop its children) after this many seconds.",
-)
+@_max_duration("Stop listening (and stop its children) after this many seconds.")
 def child(listen: str, max_duration: float) -> None:
     """Run load children for a driver on another host: one per connection, same JSON-lines protocol."""
     from chaoskit.load.listen import serve
