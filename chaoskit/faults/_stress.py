@@ -289,7 +289,10 @@ class HogFault(Fault):
                 self._observed["throttled"] = f"{throttled / periods:.0%} of {periods} CFS periods"
 
     async def revert(self) -> None:
-        self._observe_cpu()  # before the hog stops: the cgroup's usage over the time it ran
+        try:
+            self._observe_cpu()  # before the hog stops: the cgroup's usage over the time it ran
+        except (OSError, ValueError, IndexError) as exc:  # an observation never keeps the hog running
+            self._observed["cpu_used"] = f"not read: {exc}"
         if self.popen is not None and self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signal.SIGTERM)  # unreaped, so the pid cannot have been reused

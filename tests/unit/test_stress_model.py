@@ -220,3 +220,34 @@ def test_a_cgroup_that_cannot_take_the_hog_is_refused_before_anything_starts(tmp
                                                             "cg/app/cgroup.procs": ""})
     with pytest.raises(Exception, match="no cgroup with the cpu controller"):
         _writable(HogSite("pid 4242", cgroups_of(4242, proc=v2)), "stress.cpu")
+
+
+def test_revert_stops_the_hog_even_when_the_cpu_observation_fails() -> None:
+    """A cgroup file that cannot be parsed must never keep a hog running past its revert."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from chaoskit.faults._stress import CpuMark, StressCpu
+
+    class BrokenCgroups:
+        def cpu_usage(self) -> float:
+            return 1.0
+
+        def cpu_throttling(self) -> None:
+            return None
+
+        def cpu_limit(self) -> float:
+            raise ValueError("invalid literal for int() with base 10: 'max 100000 junk'")
+
+    hog = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fault = StressCpu(label="t", tag="unit-test-no-such-hog", args=[], duration=1, margin=1, popen=hog)
+        fault.cgroups = BrokenCgroups()  # type: ignore[assignment]
+        fault._began = CpuMark(0.0, 0.0, None)
+        asyncio.run(fault.revert())
+        assert hog.poll() is not None
+        assert fault.observations()["cpu_used"].startswith("not read: invalid literal")
+    finally:
+        hog.kill()
+        hog.wait()
