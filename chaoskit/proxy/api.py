@@ -209,23 +209,22 @@ class Api:
 
     async def metrics_text(self, request: Request) -> Response:
         lines = []
-        for counter, help_text in (("received", "received"), ("sent", "sent")):
+        for counter in ("received", "sent"):
             metric = f"toxiproxy_proxy_{counter}_bytes_total"
-            lines += [f"# HELP {metric} The total number of bytes {help_text}.", f"# TYPE {metric} counter"]
+            lines += [f"# HELP {metric} The total number of bytes {counter}.", f"# TYPE {metric} counter"]
             for name in sorted(self.proxies):
                 proxy = self.proxies[name]
+                totals = proxy.received if counter == "received" else proxy.sent
                 for direction in ("downstream", "upstream"):
-                    labels = (
-                        f'direction="{direction}",listener="{proxy.listen}",proxy="{name}",upstream="{proxy.upstream}"'
-                    )
-                    lines.append(f"{metric}{{{labels}}} {proxy.received[direction]}")
+                    labels = _labels(direction=direction, listener=proxy.listen, proxy=name, upstream=proxy.upstream)
+                    lines.append(f"{metric}{{{labels}}} {totals[direction]}")
         lines += [
             f"# HELP {lateness.METRIC} How late the latency toxic released data against its due time.",
             f"# TYPE {lateness.METRIC} histogram",
         ]
         for name in sorted(self.proxies):
             for direction, histogram in sorted(self.proxies[name].lateness.items()):
-                lines += histogram.prometheus(f'direction="{direction}",proxy="{name}"')
+                lines += histogram.prometheus(_labels(direction=direction, proxy=name))
         body = ("\n".join(lines) + "\n").encode()
         return Response(200, body, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
 
@@ -306,3 +305,9 @@ def _check(toxic: Toxic) -> None:
             toxic.type.check(toxic.attrs)
         except AttributeError_ as exc:
             raise bad_request(str(exc)) from None
+
+
+def _labels(**values: str) -> str:
+    """Prometheus label pairs, values escaped as the text format wants (backslash, double quote, newline)."""
+    escaped = {k: v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for k, v in values.items()}
+    return ",".join(f'{k}="{v}"' for k, v in escaped.items())

@@ -38,7 +38,7 @@ class Link:
 
     __slots__ = (
         "_drain", "bytes", "conn", "dest", "dest_fd", "dest_paused", "done", "eof", "head", "loop", "other", "paused",
-        "source", "stages", "tail", "upstream", "writer", "writer_idle",
+        "sent", "source", "stages", "tail", "upstream", "writer", "writer_idle",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, upstream: bool) -> None:
@@ -59,7 +59,8 @@ class Link:
         self.paused = 0
         self.eof = False
         self.done = False
-        self.bytes = 0
+        self.bytes = 0  # received from the source
+        self.sent = 0  # handed to the destination (less than ``bytes`` when a toxic drops or holds data)
 
     # ------------------------------------------------------------------------------------------ data in
 
@@ -67,6 +68,7 @@ class Link:
         self.bytes += len(data)
         head = self.head
         if head is None:
+            self.sent += len(data)
             self.dest.write(data)
             return
         ts = self.loop.time()
@@ -167,6 +169,7 @@ class Link:
                     tail.getter = None
                 continue
             if not self.dest.is_closing():
+                self.sent += len(chunk.data)
                 self.dest.write(chunk.data)
             while self.dest_paused and not self.dest.is_closing():
                 self._drain = self.loop.create_future()
@@ -370,6 +373,7 @@ class _Side(asyncio.BufferedProtocol):
         dest = link.dest
         if dest.is_closing():
             return
+        link.sent += nbytes
         sent = 0
         if not dest.get_write_buffer_size():
             try:

@@ -103,6 +103,7 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._dials: set[asyncio.Task[None]] = set()
         self.received = {"upstream": 0, "downstream": 0}
+        self.sent = {"upstream": 0, "downstream": 0}
         self.lateness = {"upstream": Lateness(), "downstream": Lateness()}
         self.buffer = memoryview(bytearray(READ_BUFFER))
         self._trim: asyncio.TimerHandle | None = None
@@ -176,6 +177,8 @@ class Proxy:
         self.connections.discard(conn)
         self.received["upstream"] += conn.up.bytes
         self.received["downstream"] += conn.down.bytes
+        self.sent["upstream"] += conn.up.sent
+        self.sent["downstream"] += conn.down.sent
         if not self.connections and self._trim is None:
             self._trim = self.loop.call_later(1.0, self._release_memory)
 

@@ -142,6 +142,7 @@ class Stage:
         if out is link.tail and not out.items and not out.closed and link.writer_idle and not link.dest_paused:
             # The last stage with nothing queued before the writer: write now, saving a task switch per chunk.
             if not link.dest.is_closing():
+                link.sent += len(chunk.data)
                 link.dest.write(chunk.data)
             return
         while self.output.full() and not self.output.closed:

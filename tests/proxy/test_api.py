@@ -448,6 +448,35 @@ def test_metrics_count_bytes_when_connections_end(echo: EchoServer) -> None:
         thread.stop()
 
 
+def test_metrics_count_sent_apart_from_received_and_escape_label_values(echo: EchoServer) -> None:
+    """A toxic that drops data makes sent < received; a name with a quote and a backslash stays one valid label."""
+    from urllib.parse import quote
+
+    from chaoskit.proxy.server import ServerThread
+
+    thread = ServerThread(metrics=True)
+    thread.start()
+    name = 'odd"na\\me'
+    try:
+        api = Api(thread.url)
+        listen = api.proxy(name, echo.addr)["listen"]
+        toxic = {"type": "limit_data", "stream": "downstream", "attributes": {"bytes": 3}}
+        assert api("POST", f"/proxies/{quote(name)}/toxics", toxic).status == 200
+        with connect(listen) as sock:
+            sock.sendall(b"12345")
+            assert recv_exactly(sock, 3) == b"123"
+        deadline = time.monotonic() + 5
+        while thread.server.proxies[name].connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        text = api("GET", "/metrics").body.decode()
+        label = f'direction="downstream",listener="{listen}",proxy="odd\\"na\\\\me",upstream="{echo.addr}"'
+        assert f"toxiproxy_proxy_received_bytes_total{{{label}}} 5" in text
+        assert f"toxiproxy_proxy_sent_bytes_total{{{label}}} 3" in text
+        assert 'proxy="odd\\"na\\\\me"' in text and 'proxy="odd"na' not in text
+    finally:
+        thread.stop()
+
+
 @pytest.mark.parametrize(
     ("target", "status"),
     [
