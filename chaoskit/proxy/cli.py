@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import os
 import signal
 import sys
@@ -50,12 +51,19 @@ def serve(host: str, port: int, config: str | None, metrics: bool, allocator: st
 
 
 def _use_allocator(allocator: str) -> None:
-    """Re-execute this same command line (same pid) with PYTHONMALLOC set, unless the environment already sets it."""
-    if "PYTHONMALLOC" in os.environ or allocator == "pymalloc":
+    """Re-execute this same command line (same pid) with PYTHONMALLOC set, unless the environment already sets it
+    or this process was not started as ``... proxy serve`` (a test or a program calling the command in-process is
+    never replaced)."""
+    if "PYTHONMALLOC" in os.environ or allocator == "pymalloc" or not _started_as_serve(sys.orig_argv):
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, {**os.environ, "PYTHONMALLOC": allocator})
+    # argv[0] is this interpreter's own path, so the new image finds the same prefix (venv) whatever started it
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, "PYTHONMALLOC": allocator})
+
+
+def _started_as_serve(argv: list[str]) -> bool:
+    return any(a == "proxy" and b == "serve" for a, b in itertools.pairwise(argv))
 
 
 async def _serve(host: str, port: int, config: str | None, metrics: bool) -> int:
