@@ -31,6 +31,9 @@ class ShapeClass:
     use_common_options: bool
 
 
+MAX_SOURCE = 16 * 2**20  # bytes of locustfile source read to look for shapes
+
+
 def shape_classes_in(path: str | Path) -> list[ShapeClass]:
     """The non-abstract ``LoadTestShape`` subclasses a locustfile defines, in source order (Locust runs the first).
 
@@ -39,9 +42,12 @@ def shape_classes_in(path: str | Path) -> list[ShapeClass]:
     which loads the file with Locust, still finds it. An unreadable or invalid file gives ``[]``: the child
     reports it with Locust's own error.
     """
+    file = Path(path)
     try:
-        tree = ast.parse(Path(path).read_bytes(), filename=str(path))
-    except (OSError, SyntaxError, ValueError):
+        if not file.is_file() or file.stat().st_size > MAX_SOURCE:  # a device, a FIFO, or no locustfile at all
+            return []
+        tree = ast.parse(file.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     shapes: dict[str, ShapeClass] = {}
     found: list[ShapeClass] = []

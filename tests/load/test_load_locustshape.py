@@ -197,3 +197,14 @@ def test_a_conflict_with_the_locustfile_shape_is_located_in_the_experiment(tmp_p
 def test_a_locustfile_shape_alone_or_with_common_options_is_valid(tmp_path: Path) -> None:
     assert validate(tmp_path, STAGES, "  rate: 20/s\n") is None
     assert validate(tmp_path, COMMON, "  users: 20\n  spawn_rate: 5\n") is None
+
+
+def test_shape_scan_never_reads_a_device_or_a_fifo(tmp_path: Path) -> None:
+    """``chaoskit validate`` on a locustfile path naming /dev/zero or a FIFO returns at once (nothing to read)."""
+    import os
+
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    assert shape_classes_in("/dev/zero") == []
+    assert shape_classes_in(fifo) == []
+    assert shape_classes_in(tmp_path) == []
