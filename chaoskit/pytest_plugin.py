@@ -1,7 +1,8 @@
 """chaoskit's pytest plugin (the ``pytest11`` entry point).
 
 - Experiment files are collected as test items: ``pytest experiments/`` runs every file matching the
-  ``chaoskit_glob`` ini option (default ``experiments/*.yaml *.chaos.yaml``). Each item is marked ``chaoskit``.
+  ``chaoskit_glob`` ini option (default ``experiments/*.yaml *.chaos.yaml``). Each item is marked ``chaoskit``
+  and with each of the experiment's ``tags`` (so ``-m "not compose"`` deselects by tag).
 - A failing item says which SLO broke in which phase, with the observed value and the evidence.
 - ``--chaoskit-report-dir DIR`` writes every registered report format of each experiment item into DIR (named
   after the experiment file), attaches each path to the item as the ``chaoskit_report_<format>`` user property
@@ -51,7 +52,27 @@ class ExperimentFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         item = ExperimentItem.from_parent(self, name=self.path.stem)
         item.add_marker(pytest.mark.chaoskit)
+        for tag in _tags(self.path):  # `pytest experiments/ -m "not compose"` selects by the experiment's tags
+            self.config.addinivalue_line("markers", f"{tag}: experiments tagged {tag!r}")
+            item.add_marker(tag)
         yield item
+
+
+def _tags(path: Path) -> list[str]:
+    """The experiment's ``tags`` that can be pytest markers; a file that does not parse has none here (running it
+    reports the located errors)."""
+    import re
+
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    tags = data.get("tags") if isinstance(data, dict) else None
+    if not isinstance(tags, list):
+        return []
+    return [t for t in tags if isinstance(t, str) and re.fullmatch(r"[A-Za-z_][\w\-.]*", t) and t != "chaoskit"]
 
 
 class ExperimentFailed(Exception):

@@ -97,6 +97,19 @@ def test_glob_is_configurable_and_marker_selects(project: pytest.Pytester) -> No
     deselected.assert_outcomes()
 
 
+def test_experiment_tags_are_markers(project: pytest.Pytester) -> None:
+    project.mkdir("experiments")
+    local = PASSING.replace("version: 1\n", "version: 1\ntags: [fast]\n")
+    (project.path / "experiments" / "local.yaml").write_text(local)
+    needs_stack = PASSING.replace("version: 1\n", "version: 1\ntags: [compose, slow-ish, 'not a marker']\n")
+    (project.path / "experiments" / "stack.yaml").write_text(needs_stack)
+    result = project.runpytest_subprocess("experiments", "-m", "not compose", "--strict-markers", "-v")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*experiments/local.yaml::local PASSED*"])
+    only = project.runpytest_subprocess("experiments", "-m", "compose and slow-ish", "--co", "-q", "--strict-markers")
+    only.stdout.fnmatch_lines(["experiments/stack.yaml::stack", "*1/2 tests collected (1 deselected)*"])
+
+
 def test_report_dir_collects_reports(project: pytest.Pytester) -> None:
     project.mkdir("experiments")
     (project.path / "experiments" / "steady.yaml").write_text(PASSING)
