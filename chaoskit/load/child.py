@@ -48,6 +48,8 @@ MASTER_TICK = 0.1
 HARD_KILL_MARGIN = 30
 STATS_SECONDS_KEPT = 30
 WORKER_FILE = "chaoskit_load_windows.py"
+COMMAND_LINE_LIMIT = 2**20
+"""Longest command line read on stdin (the driver's are a few dozen bytes; past this, the child stops)."""
 
 
 class SetupError(Exception):
@@ -274,6 +276,10 @@ class LoadChild:
                 line, buf = buf.split(b"\n", 1)
                 if line.strip():
                     self._command(line)
+            if len(buf) > COMMAND_LINE_LIMIT:
+                self.send(MessageType.ERROR, message=f"a command line is longer than {COMMAND_LINE_LIMIT} bytes")
+                self.shutdown("command line too long")
+                return
 
     def _command(self, line: bytes) -> None:
         try:
@@ -434,7 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaoskit.load.child", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the child's ChildConfig as JSON")
     args = parser.parse_args(argv)
-    config = ChildConfig.from_json(args.config)
+    try:
+        config = ChildConfig.from_json(args.config)
+    except ValueError as exc:
+        # A driver on another host sent it (``chaoskit load child --listen``): answer, never a traceback.
+        os.write(1, encode(MessageType.ERROR, child=None, message=f"load child configuration: {exc}"))
+        return 2
     # The protocol keeps the real stdout; anything a locustfile prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)

@@ -60,17 +60,29 @@ def worker(master: str, locustfile: str, processes: int | None, max_duration: fl
     help="Where drivers connect. Whoever can connect runs the locustfile they send: 127.0.0.1 or a trusted network.",
 )
 @_max_duration("Stop listening (and stop its children) after this many seconds.")
-def child(listen: str, max_duration: float) -> None:
+@click.option(
+    "--max-children",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Children at once (more connections are refused with an error line)  [default: the number of CPUs]",
+)
+def child(listen: str, max_duration: float, max_children: int | None) -> None:
     """Run load children for a driver on another host: one per connection, same JSON-lines protocol."""
-    from chaoskit.load.listen import serve
+    from chaoskit.load.listen import ListenError, serve
 
     try:
         host, port = parse_host_port(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
     try:
-        serve(host, port, max_duration=max_duration, on_ready=lambda h, p: click.echo(f"listening {h}:{p}"))
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {listen}: {exc}") from exc
+        serve(
+            host,
+            port,
+            max_duration=max_duration,
+            max_children=max_children,
+            on_ready=lambda h, p: click.echo(f"listening {h}:{p}"),
+        )
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         raise SystemExit(130) from None

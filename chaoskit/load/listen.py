@@ -11,9 +11,14 @@ For each connection the listener starts a fresh ``python -m chaoskit.load.child`
 process, so one run per process) whose stdin and stdout *are* the socket: everything the pipe gives a child
 holds here too (the connection closing means ``stop``). The listener never imports locust.
 
-Bounds: the listener exits after ``max_duration`` (and its children with it: they die with their parent); each
-child keeps its own ``max_duration``. It binds 127.0.0.1 unless told otherwise. Whoever can connect runs the
-locustfile they send, as with a Locust worker and its master: bind another address only on a network you trust.
+Bounds: the listener exits after ``max_duration`` and stops its children (SIGTERM, then SIGKILL); each child's
+``max_duration`` is clipped to the listener's time left. At most ``max_children`` children (and start lines being
+read) at once; each start line must arrive whole within :data:`START_TIMEOUT`, read on a thread of its own so a
+slow client holds up nobody else. A bad start line (or a child that cannot start) is answered an ``error`` line
+on that connection only. A start line may not ask for a Locust master or name a locustfile without shipping its
+source; a shipped locustfile lives in a working directory removed when its child exits. It binds 127.0.0.1
+unless told otherwise. Whoever can connect runs the locustfile they send, as with a Locust worker and its
+master: bind another address only on a network you trust.
 """
 
 from __future__ import annotations
@@ -21,24 +26,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from chaoskit.errors import LoadError
 from chaoskit.load.protocol import PROTOCOL_VERSION, ChildConfig, MessageType, encode
 
 START_LINE_LIMIT = 4 * 2**20
 START_TIMEOUT = 10.0
+"""The longest a connection may take to send its whole start line."""
+STOP_GRACE = 5.0
+"""After SIGTERM, how long a child has to exit before it is killed."""
+_CHUNK = 65536
 
 
 class StartError(Exception):
     """The start line of a connection is not one this listener can run."""
+
+
+class ListenError(LoadError):
+    """The listener cannot bind its address."""
 
 
 def start_line(config: ChildConfig, locustfile_source: str | None = None) -> bytes:
@@ -50,7 +66,12 @@ def start_line(config: ChildConfig, locustfile_source: str | None = None) -> byt
 
 
 def parse_start(line: bytes, workdir: Path) -> ChildConfig:
-    """The configuration a start line asks for; a shipped locustfile is written under ``workdir``."""
+    """The configuration a start line asks for; a shipped locustfile is written under ``workdir``.
+
+    Raises :class:`StartError` for anything this listener will not run: not a start line, a configuration of
+    the wrong shape, types or ranges, a Locust master (it would bind a port on this host), or a locustfile named
+    without its source (a path on this host is never run).
+    """
     try:
         data = json.loads(line)
         if not isinstance(data, dict):
@@ -62,33 +83,168 @@ def parse_start(line: bytes, workdir: Path) -> ChildConfig:
             f"load protocol version {data.get('v')!r} is not {PROTOCOL_VERSION}: driver and child come from "
             "different chaoskit versions"
         )
+    if not isinstance(data.get("config"), dict):
+        raise StartError("the start line has no valid child configuration: config is not an object")
     try:
         config = ChildConfig.from_json(json.dumps(data["config"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StartError(f"the start line has no valid child configuration: {exc!r}") from None
+    except ValueError as exc:
+        raise StartError(f"the start line has no valid child configuration: {exc}") from None
+    if config.master is not None:
+        raise StartError("a listening load child does not run a Locust master (it would bind a port on this host)")
     shipped = data.get("locustfile")
-    if shipped is not None:
-        name = Path(str(shipped.get("name") or "locustfile.py")).name  # a file name, never a path
-        path = workdir / (name if name.endswith(".py") else f"{name}.py")
-        path.write_text(str(shipped.get("source", "")))
-        config = replace(config, locustfile=str(path))
-    return config
+    if shipped is None:
+        if config.locustfile is not None:
+            raise StartError("the start line names a locustfile without its source: a path on this host is not run")
+        return config
+    if not isinstance(shipped, dict) or not isinstance(shipped.get("source"), str):
+        raise StartError('"locustfile" must be an object with its "source" as a string')
+    name = shipped.get("name") or "locustfile.py"
+    if not isinstance(name, str):
+        raise StartError('"locustfile" "name" must be a string')
+    name = Path(name).name or "locustfile.py"  # a file name, never a path
+    path = workdir / (name if name.endswith(".py") else f"{name}.py")
+    try:
+        path.write_text(shipped["source"], encoding="utf-8")
+    except (UnicodeError, ValueError) as exc:
+        raise StartError(f"the shipped locustfile cannot be written: {exc}") from None
+    return replace(config, locustfile=str(path))
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    """The first line of a connection, read one byte at a time: nothing after it may be consumed here, because
-    the child reads the rest of the socket itself."""
-    conn.settimeout(START_TIMEOUT)
+def _read_line(conn: socket.socket, deadline: float) -> bytes:
+    """The first line of a connection, whole by ``deadline``. Nothing after it may be consumed here, because
+    the child reads the rest of the socket itself: each chunk is peeked, and only up to the newline taken."""
     line = bytearray()
-    while not line.endswith(b"\n"):
-        byte = conn.recv(1)
-        if not byte:
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StartError(f"no whole start line within {START_TIMEOUT:g}s")
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(_CHUNK, socket.MSG_PEEK)
+        except TimeoutError:
+            raise StartError(f"no whole start line within {START_TIMEOUT:g}s") from None
+        if not chunk:
             raise StartError("the connection closed before its start line")
-        line += byte
+        end = chunk.find(b"\n")
+        take = len(chunk) if end < 0 else end + 1
+        line += conn.recv(take)  # the peeked bytes are there: this does not block
         if len(line) > START_LINE_LIMIT:
             raise StartError(f"the start line is longer than {START_LINE_LIMIT} bytes")
-    conn.settimeout(None)
-    return bytes(line)
+        if end >= 0:
+            conn.settimeout(None)
+            return bytes(line)
+
+
+@dataclass
+class _Run:
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+
+class _Listener:
+    """The state one :func:`serve` shares with its handshake threads."""
+
+    def __init__(self, tmp: Path, deadline: float, max_children: int, python: str) -> None:
+        self.tmp = tmp
+        self.deadline = deadline
+        self.max_children = max_children
+        self.python = python
+        self.lock = threading.Lock()
+        self.runs: list[_Run] = []
+        self.handshakes = 0
+        self.closed = False
+        self.serial = 0
+
+    def accept(self, conn: socket.socket) -> None:
+        """Refuse ``conn`` when the listener is full, or start its handshake on a thread of its own (so a slow
+        client never holds up another)."""
+        with self.lock:
+            busy = len(self.runs) + self.handshakes
+            if busy < self.max_children:
+                self.handshakes += 1
+                self.serial += 1
+                serial = self.serial
+        if busy >= self.max_children:
+            with conn:
+                _answer_error(conn, f"{busy} load children already run here (--max-children {self.max_children})")
+            return
+        threading.Thread(target=self._handshake, args=(conn, serial), name=f"load-listen-{serial}", daemon=True).start()
+
+    def _handshake(self, conn: socket.socket, serial: int) -> None:
+        workdir: Path | None = None
+        try:
+            with conn:
+                try:
+                    workdir = Path(tempfile.mkdtemp(prefix=f"run-{serial}-", dir=self.tmp))
+                except OSError as exc:
+                    _answer_error(conn, f"cannot make a working directory: {exc}")
+                    return
+                run = self._start_child(conn, workdir)
+                if run is not None:
+                    workdir = None  # the run owns it now: removed when its child is reaped
+        finally:
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            with self.lock:
+                self.handshakes -= 1
+
+    def _start_child(self, conn: socket.socket, workdir: Path) -> _Run | None:
+        try:
+            deadline = min(time.monotonic() + START_TIMEOUT, self.deadline)
+            config = parse_start(_read_line(conn, deadline), workdir)
+            # The child ends before the listener does, on its own terms (its last windows and `stopped` go out).
+            config = replace(config, max_duration=min(config.max_duration, max(self.deadline - time.monotonic(), 1.0)))
+            env = dict(os.environ)
+            root = str(Path(__file__).resolve().parent.parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+            with self.lock:
+                if self.closed:
+                    raise StartError("the listener is shutting down")
+                # The socket is the child's stdin and stdout; the listener's copy closes after the handshake.
+                proc = subprocess.Popen(
+                    [self.python, "-m", "chaoskit.load.child", "--config", config.to_json()],
+                    stdin=conn.fileno(),
+                    stdout=conn.fileno(),
+                    cwd=workdir,
+                    env=env,
+                )
+                run = _Run(proc, workdir)
+                self.runs.append(run)
+                return run
+        except Exception as exc:  # whatever this connection sent, the listener and its other children go on
+            _answer_error(conn, str(exc) if isinstance(exc, StartError) else f"cannot start a load child: {exc!r}")
+            return None
+
+    def reap(self) -> None:
+        """Forget the children that have exited, and remove their working directories."""
+        with self.lock:
+            done = [run for run in self.runs if run.proc.poll() is not None]
+            self.runs = [run for run in self.runs if run not in done]
+        for run in done:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+
+    def close(self) -> None:
+        """Stop every child: SIGTERM, then SIGKILL for one still there after :data:`STOP_GRACE`."""
+        with self.lock:
+            self.closed = True
+            runs = list(self.runs)
+        for run in runs:
+            with contextlib.suppress(ProcessLookupError):
+                run.proc.terminate()
+        end = time.monotonic() + STOP_GRACE
+        for run in runs:
+            try:
+                run.proc.wait(max(end - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait()
+        self.reap()
+
+
+def _answer_error(conn: socket.socket, message: str) -> None:
+    with contextlib.suppress(OSError):
+        conn.settimeout(1.0)
+        conn.sendall(encode(MessageType.ERROR, child=None, message=f"load child listener: {message}"))
 
 
 def serve(
@@ -96,61 +252,37 @@ def serve(
     port: int,
     *,
     max_duration: float,
+    max_children: int | None = None,
     python: str = sys.executable,
     on_ready: Callable[[str, int], None] | None = None,
 ) -> None:
     """Accept connections until ``max_duration`` has passed, one load child per connection.
 
+    :param max_children: children (and start lines being read) at once; a connection past it is answered an
+        error line. Default: the number of CPUs.
     :param on_ready: called with the bound address once connections are accepted (port 0 picks a free one).
+    :raises ListenError: the address cannot be bound.
     """
     deadline = time.monotonic() + max_duration
-    children: list[subprocess.Popen[bytes]] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="chaoskit-load-listen-") as tmp,
-        socket.create_server((host, port), reuse_port=False) as server,
-    ):
+    try:
+        server = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="chaoskit-load-listen-") as tmp, server:
+        listener = _Listener(Path(tmp), deadline, max_children or os.cpu_count() or 1, python)
         if on_ready is not None:
             on_ready(*server.getsockname()[:2])
         try:
-            serial = 0
             while (left := deadline - time.monotonic()) > 0:
                 server.settimeout(min(left, 1.0))
-                children = [c for c in children if c.poll() is None]
+                listener.reap()
                 try:
                     conn, _ = server.accept()
                 except TimeoutError:
                     continue
-                serial += 1
-                with conn:
-                    child = _start_child(conn, Path(tmp), serial, python)
-                if child is not None:
-                    children.append(child)
+                except OSError:  # out of file descriptors, a connection reset before accept: try again
+                    time.sleep(0.1)
+                    continue
+                listener.accept(conn)
         finally:
-            for child in children:
-                with contextlib.suppress(ProcessLookupError):
-                    child.terminate()
-            for child in children:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(5)
-
-
-def _start_child(conn: socket.socket, tmp: Path, serial: int, python: str) -> subprocess.Popen[bytes] | None:
-    try:
-        workdir = Path(tempfile.mkdtemp(prefix=f"run-{serial}-", dir=tmp))
-        config = parse_start(_read_line(conn), workdir)
-    except (StartError, OSError) as exc:
-        with contextlib.suppress(OSError):
-            conn.sendall(encode(MessageType.ERROR, child=None, message=f"load child listener: {exc}"))
-        return None
-    conn.settimeout(None)
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    # The socket is the child's stdin and stdout; the listener's copy closes when this function returns.
-    return subprocess.Popen(
-        [python, "-m", "chaoskit.load.child", "--config", config.to_json()],
-        stdin=conn.fileno(),
-        stdout=conn.fileno(),
-        cwd=workdir,
-        env=env,
-    )
+            listener.close()

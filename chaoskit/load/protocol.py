@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -183,10 +184,75 @@ class ChildConfig:
 
     @classmethod
     def from_json(cls, text: str) -> ChildConfig:
+        """The configuration ``text`` holds; :class:`ValueError` (with what is wrong) for anything else, including
+        a value of the wrong type or out of range (see :func:`config_problems`)."""
         data = json.loads(text)
-        data["thresholds"] = tuple(data.get("thresholds") or ())
-        if data.get("user_classes") is not None:
-            data["user_classes"] = tuple(data["user_classes"])
-        if data.get("master") is not None:
-            data["master"] = MasterConfig(**data["master"])
-        return cls(**data)
+        if not isinstance(data, dict):
+            raise ValueError("the child configuration is not a JSON object")
+        try:
+            data["thresholds"] = tuple(data.get("thresholds") or ())
+            if data.get("user_classes") is not None:
+                data["user_classes"] = tuple(data["user_classes"])
+            if data.get("master") is not None:
+                if not isinstance(data["master"], dict):
+                    raise ValueError("master is not an object")
+                data["master"] = MasterConfig(**data["master"])
+            config = cls(**data)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        problems = config_problems(config)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return config
+
+
+MAX_CHILD_DURATION = 7 * 86400.0
+"""The longest ``max_duration`` a child accepts (its hard-kill alarm is set from it)."""
+_LOGLEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def config_problems(config: ChildConfig) -> list[str]:
+    """What is wrong with a configuration that came over a pipe or a socket (its types and ranges), or []."""
+    c = config
+    checks: list[tuple[bool, str]] = [
+        (_count(c.index), "index must be an integer >= 0"),
+        (_count(c.users), "users must be an integer >= 0"),
+        (_number(c.spawn_rate) and c.spawn_rate > 0, "spawn_rate must be a number > 0"),
+        (_number(c.width) and c.width > 0, "width must be a number > 0"),
+        (all(_number(t) and t > 0 for t in c.thresholds), "thresholds must be numbers > 0"),
+        (c.rate is None or (_number(c.rate) and c.rate >= 0), "rate must be null or a number >= 0"),
+        (c.locustfile is None or isinstance(c.locustfile, str), "locustfile must be null or a path"),
+        (
+            c.user_classes is None or all(isinstance(u, str) for u in c.user_classes),
+            "user_classes must be null or a list of names",
+        ),
+        (c.http is None or isinstance(c.http, dict), "http must be null or an object"),
+        (c.host is None or isinstance(c.host, str), "host must be null or a URL"),
+        (
+            _number(c.max_duration) and 0 < c.max_duration <= MAX_CHILD_DURATION,
+            f"max_duration must be a number > 0 and <= {MAX_CHILD_DURATION:g}",
+        ),
+        (_number(c.grace) and c.grace >= 0, "grace must be a number >= 0"),
+        (isinstance(c.keep_samples, bool), "keep_samples must be true or false"),
+        (c.loglevel in _LOGLEVELS, f"loglevel must be one of {', '.join(_LOGLEVELS)}"),
+        (_count(c.children) and c.children >= 1, "children must be an integer >= 1"),
+        (c.run_users is None or _count(c.run_users), "run_users must be null or an integer >= 0"),
+        (c.shape_declared is None or isinstance(c.shape_declared, str), "shape_declared must be null or a string"),
+    ]
+    m = c.master
+    if m is not None:
+        checks += [
+            (isinstance(m.bind_host, str), "master.bind_host must be a string"),
+            (_count(m.bind_port) and m.bind_port < 65536, "master.bind_port must be a port number"),
+            (_count(m.expect_workers), "master.expect_workers must be an integer >= 0"),
+            (_number(m.wait) and m.wait > 0, "master.wait must be a number > 0"),
+        ]
+    return [message for ok, message in checks if not ok]
