@@ -6,7 +6,8 @@ process's open file descriptors and resident memory are read from /proc. "Start"
 listening, before any connection. Passing means: no errors, the fd count back to its start once the clients leave,
 and memory within 10 % of its start, after the first wave and after each later (shorter) wave.
 
-    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0] [--waves 2] [--allocator malloc|pymalloc]
+    python benchmarks/proxy_scale.py [--connections 1000] [--seconds 60] [--latency 0] [--waves 2]
+                                      [--allocator malloc|pymalloc]
 """
 
 from __future__ import annotations
