@@ -61,7 +61,7 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
     from chaoskit.errors import LoadError
     from chaoskit.experiment.model import parse_host_port
     from chaoskit.load.driver import LoadPlan
-    from chaoskit.load.protocol import ChildConfig, MasterConfig
+    from chaoskit.load.protocol import MAX_CHILD_DURATION, ChildConfig, MasterConfig
     from chaoskit.load.shapes import level_at, peak_users
 
     spec = experiment.load
@@ -88,7 +88,8 @@ def plan_for(experiment: Experiment, resolve: Callable[[str], Path], *, log_dir:
         user_classes=tuple(spec.user_classes) if spec.user_classes else None,
         http=http_spec(spec),
         host=spec.host,
-        max_duration=experiment.guardrails.max_duration + MAX_DURATION_MARGIN,
+        # a child's hard-kill alarm has a ceiling; a longer guarded run keeps its load for that long
+        max_duration=min(experiment.guardrails.max_duration + MAX_DURATION_MARGIN, MAX_CHILD_DURATION),
         master=master,
         shape_declared="load.shape" if spec.shape is not None else None,
     )

@@ -44,6 +44,16 @@ def test_plan_resolves_the_locustfile_and_carries_the_slo_thresholds(tmp_path: P
     assert plan.schedule is not None and plan.schedule(0).users == 3
 
 
+def test_a_long_guarded_run_gives_its_children_the_longest_bound_they_accept(tmp_path: Path, locustfile: Path) -> None:
+    from chaoskit.load.protocol import MAX_CHILD_DURATION, ChildConfig
+
+    exp = experiment(locustfile=locustfile.name, users=1)
+    exp = exp.model_copy(update={"guardrails": exp.guardrails.model_copy(update={"max_duration": 30 * 86400.0})})
+    plan = plan_for(exp, lambda p: tmp_path / p)
+    assert plan.child.max_duration == MAX_CHILD_DURATION
+    assert ChildConfig.from_json(plan.child.to_json()).max_duration == MAX_CHILD_DURATION  # the child accepts it
+
+
 def test_a_missing_locustfile_is_reported_before_anything_starts(tmp_path: Path) -> None:
     from chaoskit.errors import LoadError
 
