@@ -14,7 +14,7 @@ validate`` never loads them.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -25,9 +25,6 @@ from chaoskit.plugins import hookimpl
 from chaoskit.registry import FaultKind, Registry, lazy
 
 _IMPL = "chaoskit.faults._network"
-
-if TYPE_CHECKING:
-    pass
 
 Direction = Literal["upstream", "downstream", "both"]
 
@@ -195,10 +192,6 @@ class NetworkDownSpec(NetworkSpec):
 
 
 # ---------------------------------------------------------------------------------------------- registration
-
-
-
-
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import signal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,9 +24,6 @@ from chaoskit.plugins import hookimpl
 from chaoskit.registry import FaultKind, Registry, lazy
 
 _IMPL = "chaoskit.faults._process"
-
-if TYPE_CHECKING:
-    pass
 
 
 class ProcessSelector(Strict):
@@ -117,12 +114,7 @@ def parse_signal(value: str | int) -> signal.Signals:
         raise ValueError(f"unknown signal {value!r}; use a name such as SIGKILL or SIGTERM") from None
 
 
-
 # ---------------------------------------------------------------------------------------------- registration
-
-
-
-
 
 
 def _preview(spec: FaultSpec, experiment: Experiment) -> list[str]:
