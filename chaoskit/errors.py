@@ -4,8 +4,8 @@
 
     ChaoskitError
      ├── FileDiagnosticsError     a file is wrong (carries every Diagnostic)
- │    ├── ExperimentError     an experiment file
- │    └── GameDayError        a game-day file
+     │    ├── ExperimentError     an experiment file
+     │    └── GameDayError        a game-day file
      ├── PluginError              a plugin failed to load or registered something twice
      ├── TargetError              a target did not start or never became ready
      ├── FaultError               a fault could not be injected, reverted or verified
@@ -13,8 +13,8 @@
      ├── ProbeError               a probe is misconfigured (not: a probe that observed a failure)
      ├── LedgerError              the fault ledger cannot be read or written
      ├── LoadError                Locust load could not be generated (a load child failed, crashed or left)
-     │    └── ProtocolError       a load child or driver broke the JSON-lines protocol (chaoskit.load.protocol)
-     ├── GameDayError             a game-day file is wrong (carries every Diagnostic)
+     │    ├── ProtocolError       a load child or driver broke the JSON-lines protocol (chaoskit.load.protocol)
+     │    └── ListenError         a load-child listener cannot bind its address (chaoskit.load.listen)
      ├── SchedulerError           the game-day scheduler cannot start (another one holds the state dir)
      └── HistoryError             the run history database cannot be opened, read or written
 
