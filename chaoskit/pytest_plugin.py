@@ -63,11 +63,12 @@ def _tags(path: Path) -> list[str]:
     reports the located errors)."""
     import re
 
-    import yaml
+    from chaoskit.errors import ExperimentError
+    from chaoskit.experiment.loader import read_source, read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # the loader's own bounds (size, alias expansion) apply at collection too
+        data = read_yaml(read_source(path), str(path))[0]
+    except ExperimentError:
         return []
     tags = data.get("tags") if isinstance(data, dict) else None
     if not isinstance(tags, list):
