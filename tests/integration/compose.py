@@ -143,7 +143,7 @@ def _alive(pid: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, another user's
     return True
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.compose import TEST_LABEL, owner_labels
+from tests.integration.compose import owner_labels, reap
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,7 @@ def lone_store(docker_client: Any) -> Iterator[Any]:
     try:
         yield container
     finally:
-        for c in docker_client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={test_id}"}):
-            c.remove(force=True)
+        reap(docker_client, test_id)
 
 
 def test_a_container_its_restart_policy_leaves_down_is_a_finding_and_is_started_again(
