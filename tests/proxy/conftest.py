@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,23 @@ def server() -> Iterator[ServerThread]:
 @pytest.fixture
 def api(server: ServerThread) -> Api:
     return Api(server.url)
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[ServerThread]:
+    """An embedded server that serves ``GET /metrics``."""
+    thread = ServerThread(metrics=True)
+    thread.start()
+    yield thread
+    thread.stop()
+
+
+def wait_closed(server: ServerThread, proxy: str, timeout: float = 5.0) -> None:
+    """Wait (at most ``timeout`` s) until ``proxy`` has no connection left, e.g. for its byte counters, which a
+    connection adds to when it ends."""
+    deadline = time.monotonic() + timeout
+    while server.server.proxies[proxy].connections and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
-from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly
+from chaoskit.proxy.server import ServerThread
+from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly, wait_closed
 
 
 def _error(reply: object, status: int, message: str) -> None:
@@ -425,56 +425,40 @@ def test_garbage_request_line_gets_400_and_the_server_lives_on(api: Api) -> None
     assert api("GET", "/version").status == 200
 
 
-def test_metrics_count_bytes_when_connections_end(echo: EchoServer) -> None:
-    from chaoskit.proxy.server import ServerThread
-
-    thread = ServerThread(metrics=True)
-    thread.start()
-    try:
-        api = Api(thread.url)
-        listen = api.proxy("a", echo.addr)["listen"]
-        with connect(listen) as sock:
-            sock.sendall(b"12345")
-            assert recv_exactly(sock, 5) == b"12345"
-        deadline = time.monotonic() + 5
-        while thread.server.proxies["a"].connections and time.monotonic() < deadline:
-            time.sleep(0.02)
-        reply = api("GET", "/metrics")
-        assert reply.status == 200
-        assert reply.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-        line = f'toxiproxy_proxy_received_bytes_total{{direction="upstream",listener="{listen}",proxy="a",'
-        assert f'{line}upstream="{echo.addr}"}} 5' in reply.body.decode()
-    finally:
-        thread.stop()
+def test_metrics_count_bytes_when_connections_end(metrics_server: ServerThread, echo: EchoServer) -> None:
+    api = Api(metrics_server.url)
+    listen = api.proxy("a", echo.addr)["listen"]
+    with connect(listen) as sock:
+        sock.sendall(b"12345")
+        assert recv_exactly(sock, 5) == b"12345"
+    wait_closed(metrics_server, "a")
+    reply = api("GET", "/metrics")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    line = f'toxiproxy_proxy_received_bytes_total{{direction="upstream",listener="{listen}",proxy="a",'
+    assert f'{line}upstream="{echo.addr}"}} 5' in reply.body.decode()
 
 
-def test_metrics_count_sent_apart_from_received_and_escape_label_values(echo: EchoServer) -> None:
+def test_metrics_count_sent_apart_from_received_and_escape_label_values(
+    metrics_server: ServerThread, echo: EchoServer
+) -> None:
     """A toxic that drops data makes sent < received; a name with a quote and a backslash stays one valid label."""
     from urllib.parse import quote
 
-    from chaoskit.proxy.server import ServerThread
-
-    thread = ServerThread(metrics=True)
-    thread.start()
     name = 'odd"na\\me'
-    try:
-        api = Api(thread.url)
-        listen = api.proxy(name, echo.addr)["listen"]
-        toxic = {"type": "limit_data", "stream": "downstream", "attributes": {"bytes": 3}}
-        assert api("POST", f"/proxies/{quote(name)}/toxics", toxic).status == 200
-        with connect(listen) as sock:
-            sock.sendall(b"12345")
-            assert recv_exactly(sock, 3) == b"123"
-        deadline = time.monotonic() + 5
-        while thread.server.proxies[name].connections and time.monotonic() < deadline:
-            time.sleep(0.02)
-        text = api("GET", "/metrics").body.decode()
-        label = f'direction="downstream",listener="{listen}",proxy="odd\\"na\\\\me",upstream="{echo.addr}"'
-        assert f"toxiproxy_proxy_received_bytes_total{{{label}}} 5" in text
-        assert f"toxiproxy_proxy_sent_bytes_total{{{label}}} 3" in text
-        assert 'proxy="odd\\"na\\\\me"' in text and 'proxy="odd"na' not in text
-    finally:
-        thread.stop()
+    api = Api(metrics_server.url)
+    listen = api.proxy(name, echo.addr)["listen"]
+    toxic = {"type": "limit_data", "stream": "downstream", "attributes": {"bytes": 3}}
+    assert api("POST", f"/proxies/{quote(name)}/toxics", toxic).status == 200
+    with connect(listen) as sock:
+        sock.sendall(b"12345")
+        assert recv_exactly(sock, 3) == b"123"
+    wait_closed(metrics_server, name)
+    text = api("GET", "/metrics").body.decode()
+    label = f'direction="downstream",listener="{listen}",proxy="odd\\"na\\\\me",upstream="{echo.addr}"'
+    assert f"toxiproxy_proxy_received_bytes_total{{{label}}} 5" in text
+    assert f"toxiproxy_proxy_sent_bytes_total{{{label}}} 3" in text
+    assert 'proxy="odd\\"na\\\\me"' in text and 'proxy="odd"na' not in text
 
 
 @pytest.mark.parametrize(
@@ -511,26 +495,19 @@ def test_unusable_addresses_are_listen_errors_or_eof(api: Api) -> None:
     assert api("GET", "/version").status == 200
 
 
-def test_metrics_show_how_late_the_latency_toxic_released(echo: EchoServer) -> None:
-    from chaoskit.proxy.server import ServerThread
-
-    thread = ServerThread(metrics=True)
-    thread.start()
-    try:
-        api = Api(thread.url)
-        listen = api.proxy("a", echo.addr)["listen"]
-        api("POST", "/proxies/a/toxics", {"type": "latency", "attributes": {"latency": 30}})
-        with connect(listen) as sock:
-            for _ in range(3):  # one round trip at a time: each echo is one chunk, released once
-                sock.sendall(b"ping")
-                assert recv_exactly(sock, 4) == b"ping"
-        text = api("GET", "/metrics").body.decode()
-        down = 'direction="downstream",proxy="a"'
-        name = "chaoskit_proxy_latency_lateness_seconds"
-        assert f"{name}_count{{{down}}} 3" in text
-        assert f'{name}_count{{direction="upstream",proxy="a"}} 0' in text
-        assert f'{name}_bucket{{{down},le="+Inf"}} 3' in text
-        total = float(text.split(f"{name}_sum{{{down}}} ")[1].split()[0])
-        assert -0.003 < total / 3 < 0.5  # released around the due time: not early, not a whole delay late
-    finally:
-        thread.stop()
+def test_metrics_show_how_late_the_latency_toxic_released(metrics_server: ServerThread, echo: EchoServer) -> None:
+    api = Api(metrics_server.url)
+    listen = api.proxy("a", echo.addr)["listen"]
+    api("POST", "/proxies/a/toxics", {"type": "latency", "attributes": {"latency": 30}})
+    with connect(listen) as sock:
+        for _ in range(3):  # one round trip at a time: each echo is one chunk, released once
+            sock.sendall(b"ping")
+            assert recv_exactly(sock, 4) == b"ping"
+    text = api("GET", "/metrics").body.decode()
+    down = 'direction="downstream",proxy="a"'
+    name = "chaoskit_proxy_latency_lateness_seconds"
+    assert f"{name}_count{{{down}}} 3" in text
+    assert f'{name}_count{{direction="upstream",proxy="a"}} 0' in text
+    assert f'{name}_bucket{{{down},le="+Inf"}} 3' in text
+    total = float(text.split(f"{name}_sum{{{down}}} ")[1].split()[0])
+    assert -0.003 < total / 3 < 0.5  # released around the due time: not early, not a whole delay late

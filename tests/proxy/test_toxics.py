@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaoskit.proxy.server import ServerThread
-from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly
+from tests.proxy.conftest import Api, EchoServer, connect, recv_exactly, wait_closed
 
 
 def _round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:
@@ -333,9 +333,7 @@ def test_connections_are_released_when_clients_leave(server: ServerThread, api: 
         _round_trip(sock)
     for sock in socks:
         sock.close()
-    deadline = time.monotonic() + 5
-    while server.server.proxies["p"].connections and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_closed(server, "p")
     assert not server.server.proxies["p"].connections
 
 
