@@ -31,10 +31,6 @@ class Lateness:
         self.counts[bisect_left(BOUNDS, seconds)] += 1
         self.total += seconds
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
     def prometheus(self, labels: str) -> list[str]:
         """The histogram's sample lines (cumulative ``_bucket``, ``_sum``, ``_count``) with ``labels``."""
         lines = []
