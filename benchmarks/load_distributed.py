@@ -107,7 +107,7 @@ def main() -> None:
                 continue
             each = [sorted(worker_cpus(t), reverse=True) for t in ts]
             cols = [median([e[i] for e in each if len(e) > i]) for i in range(n)]
-            us = median([sum(worker_cpus(t)) / 100 * 1e6 / t.rps for t in ts if t.rps])
+            us = median([worker_us_per_request(t) for t in ts if t.rps])
             driver = median([sum(t.roles.get("driver", [])) for t in ts])
             left = median([cpu_left(t) for t in ts])
             print(
@@ -126,9 +126,8 @@ def main() -> None:
             two_t = [t for t in clean if t.kind == kind and t.processes == 2 and t.extra.get("round") == r]
             if one_t and two_t and one_t[0].rps and two_t[0].rps:
                 o, w = one_t[0], two_t[0]
-                us1 = sum(worker_cpus(o)) / 100 * 1e6 / o.rps
-                us2 = sum(worker_cpus(w)) / 100 * 1e6 / w.rps
-                allowed = cpu_left(w) / max(sum(worker_cpus(o)), 1e-9) * us1 / us2
+                allowed = cpu_left(w) / max(sum(worker_cpus(o)), 1e-9) * worker_us_per_request(o)
+                allowed /= worker_us_per_request(w)
                 rows.append(f"round {r}: measured {w.rps / o.rps:.2f}x, allowed {allowed:.2f}x")
         print(f"  {kind}: " + "; ".join(rows))
 
@@ -146,6 +145,11 @@ def worker_cpus(t: Trial) -> list[float]:
         procs = t.roles.get("locust", [])
         return sorted(procs)[1:] if len(procs) > 1 else procs  # --processes: the smallest one is the master
     return t.roles.get("worker", [])
+
+
+def worker_us_per_request(t: Trial) -> float:
+    """The request-making processes' CPU per request, in µs (``t.rps`` > 0)."""
+    return sum(worker_cpus(t)) / 100 * 1e6 / t.rps
 
 
 def master_cpu(t: Trial) -> float:
