@@ -133,11 +133,9 @@ def upstream(kind: str) -> Iterator[Child]:
 
 
 @contextmanager
-def proxy_server(
-    env: dict[str, str] | None = None, args: Sequence[str] = (), environ: dict[str, str] | None = None
-) -> Iterator[Child]:
-    """``chaoskit proxy serve`` on an ephemeral port, in its own process (``env``: extra variables on top of
-    ``environ``, which defaults to this process's environment)."""
+def proxy_server(args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[Child]:
+    """``chaoskit proxy serve [args]`` on an ephemeral port, in its own process, with the environment ``env``
+    (default: this process's)."""
     argv = [PYTHON, "-m", "chaoskit", "proxy", "serve", "--port", "0", *args]
     proc = subprocess.Popen(
         argv,
@@ -145,7 +143,7 @@ def proxy_server(
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**(os.environ if environ is None else environ), **(env or {})},
+        env=os.environ if env is None else env,
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()

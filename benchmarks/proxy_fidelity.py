@@ -209,7 +209,7 @@ def main() -> None:
     args.latencies = [int(x) for x in args.latencies.split(",") if x]
     bandwidths = [int(x) for x in args.bandwidths.split(",") if x]
 
-    with upstream("echo") as echo, upstream("source") as source, proxy_server(args=["--metrics"]) as server:
+    with upstream("echo") as echo, upstream("source") as source, proxy_server(["--metrics"]) as server:
         api = f"http://{HOST}:{server.port}"
         client = ToxiproxyClient(api)
         ports = {"direct": echo.port}

@@ -135,7 +135,7 @@ def main() -> None:
     print(f"({load_average()})")
     # the server picks its allocator itself; a PYTHONMALLOC inherited from this shell would override it
     env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
-    with upstream("echo") as echo, proxy_server(args=["--allocator", args.allocator], environ=env) as server:
+    with upstream("echo") as echo, proxy_server(["--allocator", args.allocator], env) as server:
         client = ToxiproxyClient(f"http://{HOST}:{server.port}")
         port = int(client.create_proxy("echo", echo.addr, f"{HOST}:0").listen.rsplit(":", 1)[1])
         if args.latency:
