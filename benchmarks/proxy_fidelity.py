@@ -71,10 +71,8 @@ def open_loop(target: Target, block: int, rate: float, seconds: float, drain: fl
     """
     socks = target.socks
     sel = selectors.DefaultSelector()
-    bufs = {}
     for sock in socks:
-        bufs[sock.fileno()] = bytearray()
-        sel.register(sock, selectors.EVENT_READ)
+        sel.register(sock, selectors.EVENT_READ, bytearray())  # the connection's unparsed bytes
     total = int(rate * seconds)
     sent_at = [0.0] * total
     rtts: list[float] = []
@@ -92,10 +90,9 @@ def open_loop(target: Target, block: int, rate: float, seconds: float, drain: fl
                 i += 1
             timeout = max(0.0, start + i / rate - time.perf_counter()) if i < total else 0.05
             for key, _ in sel.select(timeout):
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                data = sock.recv(65536)
+                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                 stamp = time.perf_counter()
-                buf = bufs[sock.fileno()]
+                buf: bytearray = key.data
                 buf += data
                 while len(buf) >= RECORD:
                     seq, mine = int.from_bytes(buf[:8], "big"), buf[8:12] == tag
