@@ -17,7 +17,7 @@ from chaoskit.load.protocol import ChildConfig, MasterConfig
 from chaoskit.plugins import plugin_manager
 from tests.load.conftest import Target
 
-STAGES = """\
+SHOPPER = """\
 from locust import FastHttpUser, LoadTestShape, constant, task
 
 
@@ -27,7 +27,12 @@ class Shopper(FastHttpUser):
     @task
     def home(self):
         self.client.get("/")
+"""
+"""The user class of both locustfiles below, which differ in their LoadTestShape."""
 
+STAGES = (
+    SHOPPER
+    + """
 
 class Stages(LoadTestShape):
     stages = [(2.5, 2), (5.0, 6)]  # (until second, users)
@@ -39,18 +44,11 @@ class Stages(LoadTestShape):
                 return users, 100
         return None
 """
+)
 
-COMMON = """\
-from locust import FastHttpUser, LoadTestShape, constant, task
-
-
-class Shopper(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def home(self):
-        self.client.get("/")
-
+COMMON = (
+    SHOPPER
+    + """
 
 class Half(LoadTestShape):
     use_common_options = True
@@ -61,6 +59,7 @@ class Half(LoadTestShape):
         options = self.runner.environment.parsed_options
         return options.num_users // 2, options.spawn_rate
 """
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "locustfile.py") -> Path:
