@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -47,12 +48,23 @@ def start_target(max_seconds: float = 900.0) -> Target:
     return Target(f"http://127.0.0.1:{line[1]}", proc)
 
 
+class _OwnsProcess(Protocol):
+    proc: subprocess.Popen[bytes]
+
+
+Owner = TypeVar("Owner", bound=_OwnsProcess)
+
+
+def serving(owner: Owner) -> Iterator[Owner]:
+    """The body of a fixture that yields ``owner`` and then stops its process: ``yield from serving(...)``."""
+    yield owner
+    owner.proc.terminate()
+    owner.proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def target() -> Iterator[Target]:
-    t = start_target()
-    yield t
-    t.proc.terminate()
-    t.proc.wait(10)
+    yield from serving(start_target())
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from chaoskit.load.driver import LoadPlan, LocustLoad
 from chaoskit.load.listen import StartError, parse_start, start_line
 from chaoskit.load.protocol import ChildCommand, ChildConfig, Command
 from chaoskit.load.remote import connect
-from tests.load.conftest import Target, drive, wait_gone
+from tests.load.conftest import Target, drive, serving, wait_gone
 
 pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1, reruns_delay=2)]
 
@@ -55,10 +55,7 @@ class Listener:
 
 @pytest.fixture(scope="module")
 def listener() -> Iterator[Listener]:
-    lis = Listener()
-    yield lis
-    lis.proc.terminate()
-    lis.proc.wait(10)
+    yield from serving(Listener())
 
 
 def test_a_local_and_a_remote_child_merge_and_count_every_request(
