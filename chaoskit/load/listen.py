@@ -142,86 +142,77 @@ class _Run:
 
 
 class _Listener:
-    """The state one :func:`serve` shares with its handshake threads."""
+    """The state one :func:`serve` shares with its handshake threads.
+
+    ``slots`` holds one permit per child the listener may run: a connection takes one when it is accepted, and
+    gives it back when its start fails or its child is reaped.
+    """
 
     def __init__(self, tmp: Path, deadline: float, max_children: int, python: str) -> None:
         self.tmp = tmp
         self.deadline = deadline
         self.max_children = max_children
         self.python = python
+        root = str(Path(__file__).resolve().parent.parent.parent)
+        self.env = dict(os.environ)
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (root, self.env.get("PYTHONPATH")) if p)
+        self.slots = threading.BoundedSemaphore(max_children)
         self.lock = threading.Lock()
         self.runs: list[_Run] = []
-        self.handshakes = 0
         self.closed = False
-        self.serial = 0
 
     def accept(self, conn: socket.socket) -> None:
         """Refuse ``conn`` when the listener is full, or start its handshake on a thread of its own (so a slow
         client never holds up another)."""
-        with self.lock:
-            busy = len(self.runs) + self.handshakes
-            if busy < self.max_children:
-                self.handshakes += 1
-                self.serial += 1
-                serial = self.serial
-        if busy >= self.max_children:
+        if not self.slots.acquire(blocking=False):
             with conn:
-                _answer_error(conn, f"{busy} load children already run here (--max-children {self.max_children})")
-            return
-        threading.Thread(target=self._handshake, args=(conn, serial), name=f"load-listen-{serial}", daemon=True).start()
-
-    def _handshake(self, conn: socket.socket, serial: int) -> None:
-        workdir: Path | None = None
-        try:
-            with conn:
-                try:
-                    workdir = Path(tempfile.mkdtemp(prefix=f"run-{serial}-", dir=self.tmp))
-                except OSError as exc:
-                    _answer_error(conn, f"cannot make a working directory: {exc}")
-                    return
-                run = self._start_child(conn, workdir)
-                if run is not None:
-                    workdir = None  # the run owns it now: removed when its child is reaped
-        finally:
-            if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
-            with self.lock:
-                self.handshakes -= 1
-
-    def _start_child(self, conn: socket.socket, workdir: Path) -> _Run | None:
-        try:
-            deadline = min(time.monotonic() + START_TIMEOUT, self.deadline)
-            config = parse_start(_read_line(conn, deadline), workdir)
-            # The child ends before the listener does, on its own terms (its last windows and `stopped` go out).
-            config = replace(config, max_duration=min(config.max_duration, max(self.deadline - time.monotonic(), 1.0)))
-            env = dict(os.environ)
-            root = str(Path(__file__).resolve().parent.parent.parent)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-            with self.lock:
-                if self.closed:
-                    raise StartError("the listener is shutting down")
-                # The socket is the child's stdin and stdout; the listener's copy closes after the handshake.
-                proc = subprocess.Popen(
-                    [self.python, "-m", "chaoskit.load.child", "--config", config.to_json()],
-                    stdin=conn.fileno(),
-                    stdout=conn.fileno(),
-                    cwd=workdir,
-                    env=env,
+                _answer_error(
+                    conn, f"{self.max_children} load children already run here (--max-children {self.max_children})"
                 )
-                run = _Run(proc, workdir)
-                self.runs.append(run)
-                return run
-        except Exception as exc:  # whatever this connection sent, the listener and its other children go on
-            _answer_error(conn, str(exc) if isinstance(exc, StartError) else f"cannot start a load child: {exc!r}")
-            return None
+            return
+        threading.Thread(target=self._handshake, args=(conn,), name="load-listen-handshake", daemon=True).start()
+
+    def _handshake(self, conn: socket.socket) -> None:
+        """Read ``conn``'s start line and start its child, or answer it an error line and free its slot."""
+        workdir: Path | None = None
+        with conn:
+            try:
+                try:
+                    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp))
+                except OSError as exc:
+                    raise StartError(f"cannot make a working directory: {exc}") from None
+                deadline = min(time.monotonic() + START_TIMEOUT, self.deadline)
+                config = parse_start(_read_line(conn, deadline), workdir)
+                # The child ends before the listener does, on its own terms (its last windows and `stopped` go out).
+                left = max(self.deadline - time.monotonic(), 1.0)
+                config = replace(config, max_duration=min(config.max_duration, left))
+                with self.lock:
+                    if self.closed:
+                        raise StartError("the listener is shutting down")
+                    # The socket is the child's stdin and stdout; the listener's copy closes after the handshake.
+                    proc = subprocess.Popen(
+                        [self.python, "-m", "chaoskit.load.child", "--config", config.to_json()],
+                        stdin=conn.fileno(),
+                        stdout=conn.fileno(),
+                        cwd=workdir,
+                        env=self.env,
+                    )
+                    self.runs.append(_Run(proc, workdir))
+                return  # the run owns the slot and the working directory now: both freed when its child is reaped
+            except Exception as exc:  # whatever this connection sent, the listener and its other children go on
+                _answer_error(conn, str(exc) if isinstance(exc, StartError) else f"cannot start a load child: {exc!r}")
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.slots.release()
 
     def reap(self) -> None:
-        """Forget the children that have exited, and remove their working directories."""
+        """Forget the children that have exited, remove their working directories and free their slots."""
         with self.lock:
             done = [run for run in self.runs if run.proc.poll() is not None]
             self.runs = [run for run in self.runs if run not in done]
         for run in done:
             shutil.rmtree(run.workdir, ignore_errors=True)
+            self.slots.release()
 
     def close(self) -> None:
         """Stop every child: SIGTERM, then SIGKILL for one still there after :data:`STOP_GRACE`."""
