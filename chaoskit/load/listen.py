@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.errors import LoadError
-from chaoskit.load.protocol import PROTOCOL_VERSION, ChildConfig, MessageType, encode
+from chaoskit.load.protocol import PROTOCOL_VERSION, ChildConfig, MessageType, ProtocolError, check_version, encode
 
 START_LINE_LIMIT = 4 * 2**20
 START_TIMEOUT = 10.0
@@ -78,11 +78,10 @@ def parse_start(line: bytes, workdir: Path) -> ChildConfig:
             raise ValueError("not a JSON object")
     except ValueError as exc:
         raise StartError(f"the first line must be a JSON start line: {exc}") from None
-    if data.get("v") != PROTOCOL_VERSION:
-        raise StartError(
-            f"load protocol version {data.get('v')!r} is not {PROTOCOL_VERSION}: driver and child come from "
-            "different chaoskit versions"
-        )
+    try:
+        check_version(data)
+    except ProtocolError as exc:
+        raise StartError(str(exc)) from None
     if not isinstance(data.get("config"), dict):
         raise StartError("the start line has no valid child configuration: config is not an object")
     try:

@@ -70,7 +70,7 @@ class ChildCommand:
         try:
             if text.startswith("{"):
                 data = json.loads(text)
-                _check_version(data)
+                check_version(data)
                 cmd = Command(data["cmd"])
                 if cmd is Command.USERS:
                     spawn = data.get("spawn_rate")
@@ -117,7 +117,7 @@ def decode(line: bytes) -> dict[str, Any]:
         raise ProtocolError(f"load child wrote a line that is not JSON: {line[:200]!r}") from exc
     if not isinstance(data, dict) or "type" not in data:
         raise ProtocolError(f"load child wrote a line that is not a message: {line[:200]!r}")
-    _check_version(data)
+    check_version(data)
     try:
         MessageType(data["type"])
     except ValueError as exc:
@@ -125,7 +125,8 @@ def decode(line: bytes) -> dict[str, Any]:
     return data
 
 
-def _check_version(data: dict[str, Any]) -> None:
+def check_version(data: dict[str, Any]) -> None:
+    """:class:`ProtocolError` unless ``data`` (a line of either side, or a listener's start line) is of this version."""
     if data.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(
             f"load protocol version {data.get('v')!r} is not {PROTOCOL_VERSION}: driver and child come from "
