@@ -197,6 +197,8 @@ class LocustLoad(LoadGenerator):
         first = plan.schedule(0.0) if plan.schedule is not None else Level(plan.child.users, plan.child.rate)
         self._level = first.split(count)
         self._started_at = time.monotonic()
+        local = count - len(plan.remote)  # children 0..local-1 run here, the rest on plan.remote, in order
+        run_users = plan.child.users if plan.child.run_users is None else plan.child.run_users
         try:
             for i, level in enumerate(self._level):
                 config = dataclasses.replace(
@@ -206,13 +208,13 @@ class LocustLoad(LoadGenerator):
                     rate=level.rate,
                     spawn_rate=plan.child.spawn_rate / count,
                     children=count,
-                    run_users=plan.child.users if plan.child.run_users is None else plan.child.run_users,
+                    run_users=run_users,
                 )
-                if i < count - len(plan.remote):
+                if i < local:
                     args = ["-m", "chaoskit.load.child", "--config", config.to_json()]
                     self._children.append(await self._spawn(f"load-child-{i}", i, args, log_dir))
                 else:
-                    address = plan.remote[i - (count - len(plan.remote))]
+                    address = plan.remote[i - local]
                     remote = await connect(address, config, timeout=plan.start_timeout)
                     self._children.append(_Process(f"load-child-{i} ({address})", i, remote))
                 self._live.add(i)
