@@ -48,9 +48,13 @@ class WorkerSlots:
         slot["late"] = slot["late"] or late
         return k == self.next_slot
 
+    def _closes(self, k: int) -> float:
+        """When slot ``k`` closes: its end plus the grace for late requests."""
+        return (k + 1) * self.width + self.grace
+
     def wait(self, now: float) -> float:
         """Seconds until the oldest open slot may go out if no report completes it first (0 when it may now)."""
-        closes = (self.next_slot + 1) * self.width + self.grace
+        closes = self._closes(self.next_slot)
         due = closes if now < closes else closes + self.timeout
         return max(due - now, 0.0)
 
@@ -60,7 +64,7 @@ class WorkerSlots:
         process's), ``users``, ``workers``, ``partial`` (a worker did not report), ``late``."""
         while True:
             k = self.next_slot
-            closes = (k + 1) * self.width + self.grace
+            closes = self._closes(k)
             if final:
                 if k * self.width > now and not any(s >= k for s in self._slots):
                     return
